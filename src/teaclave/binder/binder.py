@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import json
@@ -52,6 +53,7 @@ class TeeBinder:
         self.mode = mode
         self.module = enclave_module(package_name)
         self._finalized = False
+        self._gone = False
         self._child: subprocess.Popen[bytes] | None = None
         self._pending: dict[int, Future[bytes]] = {}
         self._ids = itertools.count(1)
@@ -85,11 +87,13 @@ class TeeBinder:
         assert self._child is not None and self._child.stdin is not None
         future: Future[bytes] = Future()
         with self._lock:
+            if self._gone:
+                raise TeeServiceError("SgxError", "enclave process is gone")
             request_id = next(self._ids)
             self._pending[request_id] = future
             try:
                 write_frame(self._child.stdin, request_id, command, data)  # type: ignore[arg-type]
-            except (BrokenPipeError, ValueError):
+            except (OSError, ValueError):
                 self._pending.pop(request_id, None)
                 raise TeeServiceError("SgxError", "enclave process is gone") from None
         return future.result()
@@ -107,6 +111,7 @@ class TeeBinder:
                 future.set_result(payload)
         gone = json.dumps({"Err": {"kind": "SgxError", "message": "enclave process exited"}})
         with self._lock:
+            self._gone = True
             pending, self._pending = self._pending, {}
         for future in pending.values():
             future.set_result(gone.encode())
@@ -118,7 +123,10 @@ class TeeBinder:
         return self._enclave.ready.wait(timeout)
 
     def finalize(self) -> None:
-        """Send ``FinalizeEnclave`` (stops a running service) and release the enclave."""
+        """Send ``FinalizeEnclave`` (stops a running service) and release the enclave.
+
+        Idempotent; a child enclave process that has already exited is just reaped.
+        """
         if self._finalized:
             return
         self._finalized = True
@@ -126,10 +134,15 @@ class TeeBinder:
             self.invoke(
                 ECallCommand.FINALIZE_ENCLAVE, FinalizeEnclaveInput(), FinalizeEnclaveOutput
             )
+        except TeeServiceError as exc:
+            # A child enclave that already exited has nothing left to finalize.
+            if self._child is None or exc.kind != "SgxError":
+                raise
         finally:
             if self._child is not None:
                 assert self._child.stdin is not None
-                self._child.stdin.close()
+                with contextlib.suppress(OSError):
+                    self._child.stdin.close()
                 try:
                     self._child.wait(timeout=10)
                 except subprocess.TimeoutExpired:

@@ -68,9 +68,10 @@ class SchedulerConfig:
 
 @dataclass(frozen=True, slots=True)
 class FrontendConfig:
-    """``[frontend]`` (teaclave-py): how often buffered audit entries are saved."""
+    """``[frontend]`` (teaclave-py): audit flushing and the credential cache lifetime."""
 
     audit_flush_secs: float = 1.0
+    credential_cache_secs: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +362,7 @@ def _parse(raw: Mapping[str, Any]) -> RuntimeConfig:
     front = _table(raw, "frontend", "", required=False)
     frontend = FrontendConfig(
         audit_flush_secs=_number(front, "audit_flush_secs", "frontend.", 1.0, 0.01),
+        credential_cache_secs=_number(front, "credential_cache_secs", "frontend.", 1.0, 0.0),
     )
     auth = _table(raw, "authentication", "", required=False)
     dev = auth.get("dev", False)

@@ -37,15 +37,32 @@ def connect(
         verifier.channel_credentials(identity),
         options=[*grpc_options(), *verifier.channel_options(expected_peer)],
     )
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
-    except grpc.FutureTimeoutError:
+    if not wait_until_ready(channel, timeout):
         channel.close()
         raise RemoteError(
             f"cannot reach {expected_peer} at {target} within {timeout:g} s",
             StatusCode.UNAVAILABLE,
-        ) from None
+        )
     return channel
+
+
+_PROBE_METHOD = "/teaclave.rpc.Probe/Ready"
+
+
+def wait_until_ready(channel: grpc.Channel, timeout: float) -> bool:
+    """Wait until ``channel`` has a verified connection; False after ``timeout`` seconds.
+
+    Sends one call to a method no server implements, with ``wait_for_ready``: UNIMPLEMENTED
+    means the TLS handshake succeeded and the server answered. (``grpc.channel_ready_future``
+    would do the same but leaves a connectivity watcher that makes ``close()`` take 200 ms.)
+    """
+    probe = channel.unary_unary(_PROBE_METHOD)
+    try:
+        probe(b"", timeout=timeout, wait_for_ready=True)
+    except grpc.RpcError as exc:
+        code = exc.code() if hasattr(exc, "code") else None
+        return bool(code is grpc.StatusCode.UNIMPLEMENTED)
+    return True
 
 
 class ServiceClient:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from teaclave.types.errors import Unauthenticated
 
@@ -55,7 +56,8 @@ class CallContext:
     @property
     def client_ip(self) -> bytes:
         """The caller's IP as 16 bytes (IPv4 as IPv4-compatible IPv6), ``::`` if unknown."""
-        addr = self.peer
+        # gRPC reports peers as URIs: ``ipv4:1.2.3.4:5``, ``ipv6:%5B::1%5D:5`` (percent-encoded).
+        addr = unquote(self.peer)
         try:
             if addr.startswith("ipv4:"):
                 host = addr[5:].rsplit(":", 1)[0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,6 +31,38 @@ class EndpointError(RuntimeError):
     """An endpoint could not be opened (address in use, bad address)."""
 
 
+def _check_port_free(name: str, listen_address: str) -> None:
+    """Refuse an address any of whose resolved sockets is already bound by someone else.
+
+    gRPC starts a server when at least one resolved address binds, so ``localhost:P`` with
+    ``127.0.0.1:P`` taken would silently serve on ``[::1]:P`` only.
+    """
+    host, _, port = listen_address.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (socket.gaierror, UnicodeError):
+        return  # gRPC reports unresolvable addresses itself
+    for family, kind, proto, _, sockaddr in infos:
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise EndpointError(
+                        f"{name}: cannot listen on {listen_address}: "
+                        f"{sockaddr[0]} port {port} is already in use"
+                    ) from None
+
+
 def serve(
     instance: object,
     listen_address: str,
@@ -45,6 +79,7 @@ def serve(
     (server-authenticated TLS only; users authenticate with id/token metadata).
     """
     spec = service_spec(instance)
+    _check_port_free(spec.name, listen_address)
 
     def check_peer(ctx: CallContext, rpc: str) -> None:
         if inbound is not None and ctx.peer_identity not in inbound:

@@ -56,7 +56,9 @@ def run_service(enclave: Enclave, config: RuntimeConfig, start: StartFn) -> None
     finally:
         for handle in reversed(handles):
             try:
-                handle.stop(1.0)
+                stopped = handle.stop(1.0)
+                if isinstance(stopped, threading.Event):  # grpc.Server.stop: wait for in-flight
+                    stopped.wait(5.0)
             except Exception:
                 log.exception("stopping %r failed", handle)
 

@@ -303,17 +303,23 @@ class TaskState:
                 )
 
     def approve(self, caller: str) -> None:
-        """Record ``caller``'s approval; advance to Approved once everyone approved."""
-        if self.status is TaskStatus.CREATED and self.all_data_assigned:
-            self.status = TaskStatus.DATA_ASSIGNED
-        if self.status is not TaskStatus.DATA_ASSIGNED:
+        """Record ``caller``'s approval; advance to Approved once everyone approved.
+
+        A Created task whose data is all assigned is first advanced to DataAssigned; a refused
+        call leaves the task unchanged.
+        """
+        status = self.status
+        if status is TaskStatus.CREATED and self.all_data_assigned:
+            status = TaskStatus.DATA_ASSIGNED
+        if status is not TaskStatus.DATA_ASSIGNED:
             reason = (
                 f"data not assigned: {', '.join(self.missing_assignments())}"
-                if self.status is TaskStatus.CREATED
-                else f"task is {self.status.serde_name}"
+                if status is TaskStatus.CREATED
+                else f"task is {status.serde_name}"
             )
             raise FailedPrecondition(f"failed to approve task: {reason}")
         self.require_participant(caller)
+        self.status = status
         self.approved_users.add(caller)
         if self.everyone_approved:
             self.status = TaskStatus.APPROVED

@@ -1,0 +1,5 @@
+"""``python -m teaclave.cli``."""
+
+from teaclave.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""``teaclave``: run the platform (``up``, ``service``) or try it (``demo``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from teaclave import __version__
+from teaclave.config.build import SERVICE_NAMES
+
+
+def _logging(verbose: bool) -> None:
+    level = os.environ.get("TEACLAVE_LOG", "DEBUG" if verbose else "WARNING").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="teaclave", description="teaclave-py: the Teaclave secure computing platform"
+    )
+    parser.add_argument("--version", action="version", version=f"teaclave-py {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run all services and workers in this process")
+    up.add_argument("--config", help="runtime.config.toml (default: Teaclave's ports)")
+    up.add_argument("--state-dir", default=None, help="state directory (default ./teaclave_state)")
+    up.add_argument("--host", default="localhost", help="address to listen on (default localhost)")
+    up.add_argument("--workers", type=int, default=1, help="execution workers (default 1)")
+    up.add_argument(
+        "--admin-password",
+        default=os.environ.get("TEACLAVE_ADMIN_PASSWORD", ""),
+        help="create PlatformAdmin 'admin' with this password (env TEACLAVE_ADMIN_PASSWORD)",
+    )
+    up.add_argument(
+        "--dev",
+        action="store_true",
+        help="create Teaclave's admin/teaclave account (for Teaclave's examples only)",
+    )
+
+    service = sub.add_parser("service", help="run one service in this process")
+    service.add_argument("name", choices=sorted(SERVICE_NAMES))
+    service.add_argument("--config", default="runtime.config.toml")
+    service.add_argument("--enclave-mode", choices=["in-process", "child-process"])
+
+    demo = sub.add_parser("demo", help="start a private platform and run a real task")
+    demo.add_argument("--message", default="Hello, Teaclave!", help="what the echo task returns")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``teaclave`` command."""
+    args = build_parser().parse_args(argv)
+    _logging(args.verbose)
+    if args.command == "up":
+        from teaclave.cli.up import run_up
+
+        return run_up(args)
+    if args.command == "service":
+        from teaclave.config import ConfigError, RuntimeConfig
+        from teaclave.services.launcher import launch
+
+        try:  # the launcher would die on a bad file with a traceback; say what is wrong instead
+            RuntimeConfig.from_toml(args.config)
+        except (ConfigError, OSError) as exc:
+            print(f"teaclave service: configuration error: {exc}", file=sys.stderr)
+            return 2
+        extra = ["--config", args.config]
+        if args.enclave_mode:
+            extra += ["--enclave-mode", args.enclave_mode]
+        return launch(SERVICE_NAMES[args.name], extra)
+    if args.command == "demo":
+        from teaclave.cli.demo import run_demo
+
+        return run_demo(args.message, out=sys.stdout)
+    return 2

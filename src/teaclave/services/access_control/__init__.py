@@ -1,0 +1,1 @@
+"""The access-control service: which role may call which frontend API."""

@@ -1,0 +1,1 @@
+"""The authentication service: user accounts, password login and JWT user tokens."""

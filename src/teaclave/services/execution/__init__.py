@@ -1,0 +1,1 @@
+"""The execution service (worker node): pulls staged tasks from the scheduler and runs them."""

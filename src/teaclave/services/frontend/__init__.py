@@ -1,0 +1,1 @@
+"""The frontend service: the single user entry point (authenticate, authorize, audit, forward)."""

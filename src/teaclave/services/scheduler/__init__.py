@@ -1,0 +1,1 @@
+"""The scheduler service: staged-task queue, executor heartbeats, task status and results."""

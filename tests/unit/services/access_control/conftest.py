@@ -1,0 +1,92 @@
+"""A real access-control service on loopback TLS (started through TeeBinder)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from teaclave.binder import ECallCommand, StartServiceInput, StartServiceOutput, TeeBinder
+from teaclave.config.build import ACCESS_CONTROL, FRONTEND
+from teaclave.config.runtime import RuntimeConfig, default_dict
+from teaclave.rpc.clients.access_control import AccessControlClient
+from teaclave.services.launcher import service_identity
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AccessControlPlatform:
+    """The running service, its config and a factory of clients with a given identity."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.config = config
+        self.tee = TeeBinder(ACCESS_CONTROL)
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.tee.wait_ready(0.02):
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.tee.finalize()
+                raise RuntimeError(f"access control did not start: {self.errors}")
+
+    def _run(self) -> None:
+        try:
+            self.tee.invoke(
+                ECallCommand.START_SERVICE, StartServiceInput(self.config), StartServiceOutput
+            )
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def client(self, identity_name: str = FRONTEND) -> AccessControlClient:
+        identity, verifier = service_identity(self.config, identity_name)
+        return AccessControlClient.connect(self.config, identity, verifier)
+
+    def stop(self) -> None:
+        self.tee.finalize()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture(scope="module")
+def access_control(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AccessControlPlatform]:
+    state_dir = tmp_path_factory.mktemp("access_control")
+    raw = default_dict(
+        host="127.0.0.1",
+        state_dir=str(state_dir),
+        api_ports={"authentication": free_port(), "frontend": free_port()},
+        internal_ports={"access_control": free_port()},
+    )
+    platform = AccessControlPlatform(RuntimeConfig.from_dict(raw))
+    yield platform
+    platform.stop()
+
+
+@pytest.fixture(scope="module")
+def frontend_client(access_control: AccessControlPlatform) -> Iterator[AccessControlClient]:
+    client = access_control.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_client(
+    access_control: AccessControlPlatform,
+) -> Iterator[Callable[[str], AccessControlClient]]:
+    clients: list[AccessControlClient] = []
+
+    def make(identity_name: str = FRONTEND) -> AccessControlClient:
+        client = access_control.client(identity_name)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
