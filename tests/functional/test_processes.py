@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,22 +209,17 @@ class Endpoints:
     def wait_ready(self, *procs: Proc, timeout: float = READY_SECS) -> None:
         """Retry short SDK connects to both API endpoints until they answer."""
         deadline = time.monotonic() + timeout
-        pending: list[Callable[[], object]] = [
-            lambda: AuthenticationService(
-                self.config.api_endpoints["authentication"].target, self.ca, timeout=0.5
-            ),
-            lambda: FrontendService(
-                self.config.api_endpoints["frontend"].target, self.ca, timeout=0.5
-            ),
+        pending: list[tuple[type[AuthenticationService | FrontendService], str]] = [
+            (AuthenticationService, self.config.api_endpoints["authentication"].target),
+            (FrontendService, self.config.api_endpoints["frontend"].target),
         ]
         while pending:
             for proc in procs:
                 if not proc.alive():
                     pytest.fail(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.output()}")
+            client_type, target = pending[0]
             try:
-                client = pending[0]()
-                assert isinstance(client, AuthenticationService | FrontendService)
-                with client:
+                with client_type(target, self.ca, timeout=0.5) as client:
                     client.connect()
                 pending.pop(0)
             except TeaclaveException as exc:  # no CA file yet, or not listening yet

@@ -97,11 +97,21 @@ class TeaclaveService:
         return self.metadata
 
     def _call(
-        self, rpc: str, request: Message, response_type: type[M], *, authenticated: bool = True
+        self,
+        rpc: str,
+        request: Message,
+        response_type: type[M],
+        *,
+        authenticated: bool = True,
+        extra_metadata: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> M:
-        metadata = tuple(self.check_metadata().items()) if authenticated else ()
+        metadata = dict(self.check_metadata()) if authenticated else {}
+        metadata.update(extra_metadata or {})
         try:
-            response = self._stubs[rpc](request, metadata=metadata, timeout=self.timeout)
+            response = self._stubs[rpc](
+                request, metadata=tuple(metadata.items()), timeout=timeout or self.timeout
+            )
         except grpc.RpcError as exc:
             raise TeaclaveException.from_rpc_error(rpc, exc) from None
         assert isinstance(response, response_type)

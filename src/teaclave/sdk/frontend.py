@@ -14,6 +14,7 @@ from google.protobuf.json_format import MessageToDict
 from teaclave.proto import teaclave_common_pb2 as common_pb
 from teaclave.proto import teaclave_frontend_service_pb2 as pb
 from teaclave.rpc.apis import TeaclaveFrontend
+from teaclave.rpc.context import WAIT_METADATA
 from teaclave.sdk._errors import TeaclaveException
 from teaclave.sdk._messages import (
     CryptoInfo,
@@ -28,6 +29,7 @@ from teaclave.sdk._messages import (
 from teaclave.sdk._service import Address, TeaclaveService
 
 _ENDED = (TaskStatus.Finished, TaskStatus.Canceled, TaskStatus.Failed)
+LONG_POLL_SECS = 10.0
 
 
 class FrontendService(TeaclaveService):
@@ -253,9 +255,19 @@ class FrontendService(TeaclaveService):
         """Cancel a task (creator or PlatformAdmin)."""
         self._call("CancelTask", pb.CancelTaskRequest(task_id=task_id), empty_pb2.Empty)
 
-    def get_task_response(self, task_id: str) -> pb.GetTaskResponse:
-        """The task as a protobuf message."""
-        return self._call("GetTask", pb.GetTaskRequest(task_id=task_id), pb.GetTaskResponse)
+    def get_task_response(self, task_id: str, wait_secs: float = 0.0) -> pb.GetTaskResponse:
+        """The task as a protobuf message.
+
+        ``wait_secs`` > 0 asks the platform to answer as soon as the task has ended (or after
+        ``wait_secs``) instead of at once: a long poll.
+        """
+        return self._call(
+            "GetTask",
+            pb.GetTaskRequest(task_id=task_id),
+            pb.GetTaskResponse,
+            extra_metadata={WAIT_METADATA: str(int(wait_secs * 1000))} if wait_secs > 0 else None,
+            timeout=self.timeout + wait_secs,
+        )
 
     def get_task(self, task_id: str) -> dict[str, Any]:
         """The task as a dict (proto field names, integer enums), every field present."""
@@ -267,18 +279,18 @@ class FrontendService(TeaclaveService):
         )
 
     def wait_task(self, task_id: str, timeout: float | None = None) -> pb.GetTaskResponse:
-        """Poll (with back-off from 1 ms to 100 ms) until the task has ended."""
+        """Wait until the task has ended (long polls: no fixed polling interval)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.001
+        wait = LONG_POLL_SECS
         while True:
-            task = self.get_task_response(task_id)
+            if deadline is not None:
+                wait = min(LONG_POLL_SECS, max(0.0, deadline - time.monotonic()))
+            task = self.get_task_response(task_id, wait_secs=wait)
             if TaskStatus(task.status) in _ENDED:
                 return task
             if deadline is not None and time.monotonic() >= deadline:
                 status = TaskStatus(task.status).name
                 raise TeaclaveException(f"task {task_id} still {status} after {timeout} s")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
 
     def get_task_result(self, task_id: str, timeout: float | None = None) -> bytes:
         """Wait for the task and return its result value; raises if it failed or was canceled."""

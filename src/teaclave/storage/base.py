@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import threading
 import time
+from collections.abc import Callable
 
 
 class KeyValueStore(abc.ABC):
@@ -50,15 +51,26 @@ class KeyValueStore(abc.ABC):
         with self._queue_changed:
             self._queue_changed.notify_all()
 
-    def dequeue(self, queue: bytes, wait_secs: float = 0.0) -> bytes | None:
-        """Pop the head of ``queue``; wait up to ``wait_secs`` for one to arrive."""
+    def dequeue(
+        self,
+        queue: bytes,
+        wait_secs: float = 0.0,
+        still_wanted: Callable[[], bool] | None = None,
+    ) -> bytes | None:
+        """Pop the head of ``queue``; wait up to ``wait_secs`` for one to arrive.
+
+        ``still_wanted`` is asked before popping after a wait: a caller that has gone away
+        (a cancelled long poll) must not take a value it can no longer deliver.
+        """
         deadline = time.monotonic() + wait_secs
         while True:
             with self._queue_changed:
+                if still_wanted is not None and not still_wanted():
+                    return None
                 value = self._dequeue(queue)
                 if value is not None:
                     return value
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                self._queue_changed.wait(remaining)
+                self._queue_changed.wait(min(remaining, 1.0))

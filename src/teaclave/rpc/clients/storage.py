@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from google.protobuf import empty_pb2
@@ -41,6 +42,32 @@ class StorageClient:
             if exc.code is StatusCode.NOT_FOUND:
                 return None
             raise
+
+    def watch(self, key: bytes, current: bytes | None, wait_secs: float) -> bytes | None:
+        """Wait up to ``wait_secs`` until ``key`` holds something other than ``current``.
+
+        Returns the value then stored (``current`` again when the wait ran out).
+        """
+        digest = "absent" if current is None else hashlib.sha256(current).hexdigest()
+        # Same digest as teaclave.services.storage.service.value_digest (not imported: a
+        # client never imports a service).
+        metadata = {
+            WAIT_METADATA: str(int(wait_secs * 1000)),
+            "x-teaclave-if-none-match": digest,
+        }
+        try:
+            response = self._client.call(
+                "Get",
+                pb.GetRequest(key=key),
+                pb.GetResponse,
+                metadata=metadata,
+                timeout=wait_secs + 10.0,
+            )
+        except RemoteError as exc:
+            if exc.code is StatusCode.NOT_FOUND:
+                return None
+            raise
+        return response.value
 
     def get_json(self, key: bytes) -> Any | None:
         """Decoded JSON record at ``key`` or None."""

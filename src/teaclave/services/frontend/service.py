@@ -24,6 +24,7 @@ from teaclave.rpc.apis import TeaclaveFrontend, TeaclaveManagement
 from teaclave.rpc.channel import ServiceClient, connect
 from teaclave.rpc.clients.access_control import AccessControlClient
 from teaclave.rpc.clients.authentication import AuthenticationInternalClient
+from teaclave.rpc.context import WAIT_METADATA
 from teaclave.rpc.errors import RemoteError
 from teaclave.rpc.server import serve
 from teaclave.rpc.service import message_class, snake_case
@@ -85,13 +86,20 @@ class FrontendService:
                 rpc,
                 request,
                 response_type,
-                metadata={"id": ctx.user_id, "token": ctx.token, "role": str(role)},
+                metadata=_forwarded_metadata(ctx, role),
             )
         except RemoteError as exc:
             self.audit.add(ip, user, f"{api}:{exc.message}", False)
             raise TeaclaveError(exc.message, exc.code) from None
         self.audit.add(ip, user, api, True)
         return response
+
+
+def _forwarded_metadata(ctx: CallContext, role: UserRole) -> dict[str, str]:
+    metadata = {"id": ctx.user_id, "token": ctx.token, "role": str(role)}
+    if WAIT_METADATA in ctx.metadata:
+        metadata[WAIT_METADATA] = ctx.metadata[WAIT_METADATA]
+    return metadata
 
 
 def _make_rpc(rpc: str) -> Callable[[FrontendService, Any, CallContext], Message]:

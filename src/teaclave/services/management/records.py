@@ -119,10 +119,37 @@ class Records:
         raw = self._call(f"list {prefix}-*", lambda: self.storage.keys_by_prefix(prefix))
         return [k.decode() for k in raw]
 
+    def watch_task(self, task: TaskState, wait_secs: float) -> TaskState:
+        """Wait up to ``wait_secs`` for the stored task to end (Finished, Failed, Canceled).
+
+        Uses the storage service's watching ``Get``, so no polling happens; returns the task as
+        stored once it has ended, or when the wait ran out.
+        """
+        key = task.external_id.key
+        deadline = time.monotonic() + wait_secs
+        current = self.get_raw(key)
+        latest = task
+        while current is not None:
+            latest = self._decode(key, current, TaskState.from_json)
+            remaining = deadline - time.monotonic()
+            if latest.status.is_ended or remaining <= 0:
+                break
+            current = self._watch(key, current, remaining)
+        return latest
+
+    def _watch(self, key: bytes, current: bytes, wait_secs: float) -> bytes | None:
+        return self._call(
+            f"watch {key.decode(errors='replace')}",
+            lambda: self.storage.watch(key, current, wait_secs),
+        )
+
     def _load(self, key: bytes, decode: Callable[[Any], R]) -> R | None:
         data = self.get_raw(key)
         if data is None:
             return None
+        return self._decode(key, data, decode)
+
+    def _decode(self, key: bytes, data: bytes, decode: Callable[[Any], R]) -> R:
         try:
             return decode(serde.loads(data, key.decode(errors="replace")))
         except (TeaclaveError, KeyError, ValueError, TypeError, AttributeError) as exc:

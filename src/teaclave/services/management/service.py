@@ -491,6 +491,9 @@ class ManagementService:
         task = self._task(parse_id(request.task_id, TASK_PREFIX, "task_id"))
         if not role.is_platform_admin:
             task.require_participant(caller)
+        if ctx.wait_secs > 0 and not task.status.is_ended:
+            # Long poll (``x-teaclave-wait-ms``): answer once the task has ended.
+            task = self.records.watch_task(task, ctx.wait_secs)
         return task_response(task)
 
     def assign_data(self, request: fe.AssignDataRequest, ctx: CallContext) -> empty_pb2.Empty:

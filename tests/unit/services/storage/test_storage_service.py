@@ -275,10 +275,18 @@ class RecordingStore(MemoryStore):
         self.returned = threading.Event()
         self.errors: list[BaseException] = []
         self.closed = False
+        self.wanted: Callable[[], bool] | None = None
 
-    def dequeue(self, queue: bytes, wait_secs: float = 0.0) -> bytes | None:
+    def dequeue(
+        self,
+        queue: bytes,
+        wait_secs: float = 0.0,
+        still_wanted: Callable[[], bool] | None = None,
+    ) -> bytes | None:
+        if wait_secs > 0:
+            self.wanted = still_wanted
         try:
-            return super().dequeue(queue, wait_secs)
+            return super().dequeue(queue, wait_secs, still_wanted)
         finally:
             if wait_secs > 0:
                 self.returned.set()
@@ -325,6 +333,29 @@ def test_long_poll_ends_soon_after_the_client_gives_up(direct):
     assert err.code is StatusCode.DEADLINE_EXCEEDED
     # The server-side wait notices the departed client instead of running for 25 s.
     assert store.returned.wait(2.0)
+
+
+def test_an_item_arriving_after_the_client_gave_up_stays_queued(direct):
+    _, store, client = direct
+    # The client gives up in the middle of one of the server's wait slices...
+    err = status_of(
+        lambda: client.call(
+            "Dequeue",
+            pb.DequeueRequest(key=b"q"),
+            pb.DequeueResponse,
+            metadata={WAIT_METADATA: "25000"},
+            timeout=0.45,
+        )
+    )
+    assert err.code is StatusCode.DEADLINE_EXCEEDED
+    # Once the server sees the call as gone (its deadline may trail the client's a little)...
+    deadline = time.monotonic() + 0.1
+    while time.monotonic() < deadline and (store.wanted is None or store.wanted()):
+        time.sleep(0.005)
+    # ...an item arrives while that slice still waits: the server must not take it.
+    store.enqueue(b"q", b"precious")
+    time.sleep(0.5)  # longer than a slice: the server-side call has ended by now
+    assert store.dequeue(b"q") == b"precious"
 
 
 def test_close_ends_pending_long_polls_before_closing_the_store(direct):
