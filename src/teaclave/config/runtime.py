@@ -75,6 +75,26 @@ class FrontendConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FileAgentConfig:
+    """``[file_agent]`` (teaclave-py): where the execution worker may fetch and put files.
+
+    ``allowed_hosts`` lists destinations (``host``, ``host:port`` or a CIDR such as
+    ``10.0.0.0/8``) that may be reached even though they are loopback, private, link-local or
+    otherwise non-public; with ``deny_private`` (the default) every other non-public address is
+    refused, so a task cannot be pointed at internal services. ``file_roots`` are the only
+    directories ``file://`` URLs may name (none by default: ``file://`` is off).
+    """
+
+    allowed_hosts: tuple[str, ...] = ()
+    deny_private: bool = True
+    file_roots: tuple[str, ...] = ()
+    max_file_bytes: int = 1 << 30
+    timeout_secs: float = 30.0
+    s3_endpoint_url: str = ""
+    work_dir: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AuthenticationConfig:
     """``[authentication]`` (teaclave-py): bootstrap admin, password hashing, token lifetime.
 
@@ -104,6 +124,7 @@ class RuntimeConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     authentication: AuthenticationConfig = field(default_factory=AuthenticationConfig)
+    file_agent: FileAgentConfig = field(default_factory=FileAgentConfig)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -160,6 +181,11 @@ class RuntimeConfig:
             "scheduler": asdict(self.scheduler),
             "frontend": asdict(self.frontend),
             "authentication": asdict(self.authentication),
+            "file_agent": {
+                **asdict(self.file_agent),
+                "allowed_hosts": list(self.file_agent.allowed_hosts),
+                "file_roots": list(self.file_agent.file_roots),
+            },
         }
         return data
 
@@ -176,6 +202,8 @@ class RuntimeConfig:
         data["audit"]["auditor_signatures"] = [
             {"path": resolve(p)} for p in self.auditor_signatures
         ]
+        data["file_agent"]["file_roots"] = [resolve(p) for p in self.file_agent.file_roots]
+        data["file_agent"]["work_dir"] = resolve(self.file_agent.work_dir)
         return _parse(data)
 
     @property
@@ -271,6 +299,20 @@ def _string(raw: Mapping[str, Any], key: str, where: str, default: str | None = 
     if not isinstance(value, str):
         raise ConfigError(f"{where}{key}: expected a string, got {type(value).__name__}")
     return value
+
+
+def _bool(raw: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}{key}: expected true or false")
+    return value
+
+
+def _strings(raw: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}{key}: expected an array of strings")
+    return tuple(value)
 
 
 def _number(raw: Mapping[str, Any], key: str, where: str, default: float, minimum: float) -> float:
@@ -376,6 +418,16 @@ def _parse(raw: Mapping[str, Any]) -> RuntimeConfig:
         argon2_parallelism=int(_number(auth, "argon2_parallelism", "authentication.", 4, 1)),
         token_lifetime_secs=_number(auth, "token_lifetime_secs", "authentication.", 86400, 1),
     )
+    agent = _table(raw, "file_agent", "", required=False)
+    file_agent = FileAgentConfig(
+        allowed_hosts=_strings(agent, "allowed_hosts", "file_agent."),
+        deny_private=_bool(agent, "deny_private", "file_agent.", True),
+        file_roots=_strings(agent, "file_roots", "file_agent."),
+        max_file_bytes=int(_number(agent, "max_file_bytes", "file_agent.", 1 << 30, 1)),
+        timeout_secs=_number(agent, "timeout_secs", "file_agent.", 30.0, 0.1),
+        s3_endpoint_url=_string(agent, "s3_endpoint_url", "file_agent.", ""),
+        work_dir=_string(agent, "work_dir", "file_agent.", ""),
+    )
     return RuntimeConfig(
         api_endpoints=api,
         internal_endpoints=internal,
@@ -387,6 +439,7 @@ def _parse(raw: Mapping[str, Any]) -> RuntimeConfig:
         scheduler=scheduler,
         frontend=frontend,
         authentication=authentication,
+        file_agent=file_agent,
     )
 
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -40,10 +40,12 @@ class TeaclaveService:
     for API compatibility.
     """
 
+    #: Endpoint name (``authentication`` / ``frontend``) and API, set by each subclass.
+    name: ClassVar[str]
+    api: ClassVar[ServiceDescriptor]
+
     def __init__(
         self,
-        name: str,
-        api: ServiceDescriptor,
         address: Address,
         as_root_ca_cert_path: str | os.PathLike[str],
         enclave_info_path: str | os.PathLike[str] | None = None,
@@ -51,7 +53,7 @@ class TeaclaveService:
         *,
         timeout: float = 30.0,
     ) -> None:
-        self.name = name
+        name, api = self.name, self.api
         self.address = format_address(address)
         self.enclave_info_path = enclave_info_path
         self.dump_report = dump_report
@@ -72,7 +74,6 @@ class TeaclaveService:
                 ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
             ],
         )
-        self._api = api
         self._stubs: dict[str, Any] = {}
         for method in api.methods:
             self._stubs[method.name] = self.channel.unary_unary(

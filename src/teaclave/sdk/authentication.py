@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import os
-
 from google.protobuf import empty_pb2
 
 from teaclave.proto import teaclave_authentication_service_pb2 as pb
 from teaclave.rpc.apis import TeaclaveAuthenticationApi
-from teaclave.sdk._service import Address, TeaclaveService
+from teaclave.sdk._service import TeaclaveService
 
 
 class AuthenticationService(TeaclaveService):
     """Client of the authentication API (port 7776)."""
 
-    def __init__(
-        self,
-        address: Address,
-        as_root_ca_cert_path: str | os.PathLike[str],
-        enclave_info_path: str | os.PathLike[str] | None = None,
-        dump_report: bool = False,
-        *,
-        timeout: float = 30.0,
-    ) -> None:
-        super().__init__(
-            "authentication",
-            TeaclaveAuthenticationApi,
-            address,
-            as_root_ca_cert_path,
-            enclave_info_path,
-            dump_report,
-            timeout=timeout,
-        )
+    name = "authentication"
+    api = TeaclaveAuthenticationApi
 
     def user_login(self, user_id: str, user_password: str) -> str:
         """Log in; returns the token and keeps ``{"id", "token"}`` as this client's metadata."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -26,33 +25,44 @@ from teaclave.sdk._messages import (
     TaskStatus,
     as_bytes,
 )
-from teaclave.sdk._service import Address, TeaclaveService
+from teaclave.sdk._service import TeaclaveService
 
 _ENDED = (TaskStatus.Finished, TaskStatus.Canceled, TaskStatus.Failed)
 LONG_POLL_SECS = 10.0
 
 
+def _function_fields(
+    name: str,
+    description: str,
+    executor_type: str,
+    public: bool,
+    payload: bytes | Iterable[int],
+    arguments: Sequence[FunctionArgument],
+    inputs: Sequence[FunctionInput],
+    outputs: Sequence[FunctionOutput],
+    user_allowlist: Sequence[str],
+    usage_quota: int,
+) -> dict[str, Any]:
+    """The fields RegisterFunctionRequest and UpdateFunctionRequest share."""
+    return {
+        "name": name,
+        "description": description,
+        "executor_type": executor_type,
+        "public": public,
+        "payload": as_bytes(payload),
+        "arguments": [a.message for a in arguments],
+        "inputs": [i.message for i in inputs],
+        "outputs": [o.message for o in outputs],
+        "user_allowlist": list(user_allowlist),
+        "usage_quota": usage_quota,
+    }
+
+
 class FrontendService(TeaclaveService):
     """Client of the frontend API (port 7777). Set ``metadata`` (from a login) before calls."""
 
-    def __init__(
-        self,
-        address: Address,
-        as_root_ca_cert_path: str | os.PathLike[str],
-        enclave_info_path: str | os.PathLike[str] | None = None,
-        dump_report: bool = False,
-        *,
-        timeout: float = 30.0,
-    ) -> None:
-        super().__init__(
-            "frontend",
-            TeaclaveFrontend,
-            address,
-            as_root_ca_cert_path,
-            enclave_info_path,
-            dump_report,
-            timeout=timeout,
-        )
+    name = "frontend"
+    api = TeaclaveFrontend
 
     # ------------------------------------------------------------------ functions
     def register_function(
@@ -70,16 +80,18 @@ class FrontendService(TeaclaveService):
     ) -> str:
         """Register a function; returns its id (``function-<uuid>``)."""
         request = pb.RegisterFunctionRequest(
-            name=name,
-            description=description,
-            executor_type=executor_type,
-            public=public,
-            payload=as_bytes(payload),
-            arguments=[a.message for a in arguments],
-            inputs=[i.message for i in inputs],
-            outputs=[o.message for o in outputs],
-            user_allowlist=list(user_allowlist),
-            usage_quota=usage_quota,
+            **_function_fields(
+                name,
+                description,
+                executor_type,
+                public,
+                payload,
+                arguments,
+                inputs,
+                outputs,
+                user_allowlist,
+                usage_quota,
+            )
         )
         return str(self._call("RegisterFunction", request, pb.RegisterFunctionResponse).function_id)
 
@@ -100,16 +112,18 @@ class FrontendService(TeaclaveService):
         """Replace a function's definition (same id); returns the id."""
         request = pb.UpdateFunctionRequest(
             function_id=function_id,
-            name=name,
-            description=description,
-            executor_type=executor_type,
-            public=public,
-            payload=as_bytes(payload),
-            arguments=[a.message for a in arguments],
-            inputs=[i.message for i in inputs],
-            outputs=[o.message for o in outputs],
-            user_allowlist=list(user_allowlist),
-            usage_quota=usage_quota,
+            **_function_fields(
+                name,
+                description,
+                executor_type,
+                public,
+                payload,
+                arguments,
+                inputs,
+                outputs,
+                user_allowlist,
+                usage_quota,
+            ),
         )
         return str(self._call("UpdateFunction", request, pb.UpdateFunctionResponse).function_id)
 

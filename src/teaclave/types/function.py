@@ -5,14 +5,51 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Self
 
 from teaclave.types.errors import DecodeError, InvalidArgument
 from teaclave.types.ids import FUNCTION_PREFIX, ExternalId
 from teaclave.types.serde import bytes_from_json, bytes_to_json, require
 
 
-class ExecutorType(Enum):
+class _WireEnum(Enum):
+    """An enum with a wire string (its value) and a Rust serde variant name."""
+
+    @classmethod
+    def _serde_names(cls) -> dict[str, str]:
+        raise NotImplementedError
+
+    @classmethod
+    def _field(cls) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def from_wire(cls, value: str, field: str | None = None) -> Self:
+        """Parse the wire string; the error names the field and the accepted values."""
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(str(e.value) for e in cls)
+            raise InvalidArgument(
+                f"{field or cls._field()}: unsupported {cls._field().replace('_', ' ')} {value!r} "
+                f"(expected one of {names})"
+            ) from None
+
+    @property
+    def serde_name(self) -> str:
+        """Rust variant name used in stored JSON."""
+        return self._serde_names()[str(self.value)]
+
+    @classmethod
+    def from_serde(cls, name: str) -> Self:
+        """Inverse of ``serde_name``."""
+        for item in cls:
+            if item.serde_name == name:
+                return item
+        raise DecodeError(f"{cls._field()}: unknown variant {name!r}")
+
+
+class ExecutorType(_WireEnum):
     """Kind of function payload (``RegisterFunctionRequest.executor_type``)."""
 
     BUILTIN = "builtin"
@@ -20,31 +57,15 @@ class ExecutorType(Enum):
     WAMR = "wamr"
 
     @classmethod
-    def from_wire(cls, value: str, field: str = "executor_type") -> ExecutorType:
-        """Parse the wire string; the error names the field and the accepted values."""
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(e.value for e in cls)
-            raise InvalidArgument(
-                f"{field}: unsupported executor type {value!r} (expected one of {names})"
-            ) from None
-
-    @property
-    def serde_name(self) -> str:
-        """Rust variant name used in stored JSON."""
-        return {"builtin": "Builtin", "python": "Python", "wamr": "WAMicroRuntime"}[self.value]
+    def _serde_names(cls) -> dict[str, str]:
+        return {"builtin": "Builtin", "python": "Python", "wamr": "WAMicroRuntime"}
 
     @classmethod
-    def from_serde(cls, name: str) -> ExecutorType:
-        """Inverse of ``serde_name``."""
-        for item in cls:
-            if item.serde_name == name:
-                return item
-        raise DecodeError(f"executor_type: unknown variant {name!r}")
+    def _field(cls) -> str:
+        return "executor_type"
 
 
-class Executor(Enum):
+class Executor(_WireEnum):
     """The executor a task asks for (``CreateTaskRequest.executor``)."""
 
     BUILTIN = "builtin"
@@ -52,28 +73,12 @@ class Executor(Enum):
     WAMR = "wamr"
 
     @classmethod
-    def from_wire(cls, value: str, field: str = "executor") -> Executor:
-        """Parse the wire string; the error names the field and the accepted values."""
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(e.value for e in cls)
-            raise InvalidArgument(
-                f"{field}: unsupported executor {value!r} (expected one of {names})"
-            ) from None
-
-    @property
-    def serde_name(self) -> str:
-        """Rust variant name used in stored JSON."""
-        return {"builtin": "Builtin", "mesapy": "MesaPy", "wamr": "WAMicroRuntime"}[self.value]
+    def _serde_names(cls) -> dict[str, str]:
+        return {"builtin": "Builtin", "mesapy": "MesaPy", "wamr": "WAMicroRuntime"}
 
     @classmethod
-    def from_serde(cls, name: str) -> Executor:
-        """Inverse of ``serde_name``."""
-        for item in cls:
-            if item.serde_name == name:
-                return item
-        raise DecodeError(f"executor: unknown variant {name!r}")
+    def _field(cls) -> str:
+        return "executor"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from google.protobuf import empty_pb2
+from google.protobuf.message import Message
 
 from teaclave.config import RuntimeConfig
 from teaclave.config.build import STORAGE
@@ -36,12 +37,7 @@ class StorageClient:
 
     def get(self, key: bytes) -> bytes | None:
         """Value at ``key`` or None when absent."""
-        try:
-            return self._client.call("Get", pb.GetRequest(key=key), pb.GetResponse).value
-        except RemoteError as exc:
-            if exc.code is StatusCode.NOT_FOUND:
-                return None
-            raise
+        return self._value_or_none("Get", pb.GetRequest(key=key), pb.GetResponse)
 
     def watch(self, key: bytes, current: bytes | None, wait_secs: float) -> bytes | None:
         """Wait up to ``wait_secs`` until ``key`` holds something other than ``current``.
@@ -55,19 +51,9 @@ class StorageClient:
             WAIT_METADATA: str(int(wait_secs * 1000)),
             "x-teaclave-if-none-match": digest,
         }
-        try:
-            response = self._client.call(
-                "Get",
-                pb.GetRequest(key=key),
-                pb.GetResponse,
-                metadata=metadata,
-                timeout=wait_secs + 10.0,
-            )
-        except RemoteError as exc:
-            if exc.code is StatusCode.NOT_FOUND:
-                return None
-            raise
-        return response.value
+        return self._value_or_none(
+            "Get", pb.GetRequest(key=key), pb.GetResponse, metadata, wait_secs + 10.0
+        )
 
     def get_json(self, key: bytes) -> Any | None:
         """Decoded JSON record at ``key`` or None."""
@@ -93,19 +79,28 @@ class StorageClient:
     def dequeue(self, queue: bytes, wait_secs: float = 0.0) -> bytes | None:
         """Pop the head of ``queue``, waiting up to ``wait_secs``; None when empty."""
         metadata = {WAIT_METADATA: str(int(wait_secs * 1000))} if wait_secs > 0 else None
+        return self._value_or_none(
+            "Dequeue", pb.DequeueRequest(key=queue), pb.DequeueResponse, metadata, wait_secs + 10.0
+        )
+
+    def _value_or_none(
+        self,
+        rpc: str,
+        request: Message,
+        response_type: type[pb.GetResponse] | type[pb.DequeueResponse],
+        metadata: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> bytes | None:
+        """``response.value``, or None when the storage service answers NOT_FOUND."""
         try:
             response = self._client.call(
-                "Dequeue",
-                pb.DequeueRequest(key=queue),
-                pb.DequeueResponse,
-                metadata=metadata,
-                timeout=wait_secs + 10.0,
+                rpc, request, response_type, metadata=metadata, timeout=timeout
             )
         except RemoteError as exc:
             if exc.code is StatusCode.NOT_FOUND:
                 return None
             raise
-        return response.value
+        return bytes(response.value)
 
     def keys_by_prefix(self, prefix: str) -> list[bytes]:
         """Keys ``<prefix>-...`` in byte order."""
