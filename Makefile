@@ -21,13 +21,14 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks scripts
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts fuzz
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts fuzz
 	$(VENV)/bin/mypy
 	$(PY) scripts/gen_proto.py --check
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/crypto_bench.py
 
 proto: $(STAMP)
 	$(PY) scripts/gen_proto.py

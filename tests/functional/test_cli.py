@@ -14,18 +14,23 @@ import teaclave
 from teaclave.sdk import TeaclaveException
 
 DEMO_STEPS = (
-    "[demo] starting the platform in ",
-    "[demo] TEE platform: sim (simulation, no hardware protection)",
+    "[demo] starting the platform (TEE platform: sim",
     "[demo] seven services and one worker up in ",
-    "[demo] admin logged in",
-    "[demo] admin registered user 'alice'",
-    "[demo] alice logged in",
-    "[demo] alice registered builtin-echo as function-",
+    "[demo] the data owners' file server: http://127.0.0.1:",
+    "[demo] admin registered data owners alice and bob; both logged in",
+    "[demo] warm-up builtin-echo task finished; result: ",
+    "[demo] admin registered builtin-ordered-set-intersect as function-",
     "[demo] alice created task task-",
-    "[demo] alice invoked the task",
+    "[demo] alice encrypted 6 hashed customers (cmac ",
+    "[demo] bob encrypted 5 hashed customers (cmac ",
+    "[demo] alice approved the task",
+    "[demo] bob approved the task",
     "[demo] task finished in ",
+    "[demo] alice decrypted the result: 100011 → shared customers: ",
+    "[demo] bob decrypted the result: 10110 → shared customers: ",
     "[demo] platform stopped",
 )
+SHARED_CUSTOMERS = "gus@example.org, emil@example.org, carl@example.org"
 
 
 def teaclave_cli(
@@ -55,7 +60,9 @@ def test_demo_runs_a_task_end_to_end(args: tuple[str, ...], expected: str) -> No
     assert len(lines) == len(DEMO_STEPS), run.stdout
     for line, step in zip(lines, DEMO_STEPS, strict=True):
         assert line.startswith(step), (line, step)
-    assert lines[-2].endswith(f"result: {expected!r}")
+    assert lines[4].endswith(f"result: {expected!r}")
+    assert lines[11].endswith("'3 common items'")
+    assert lines[12].endswith(SHARED_CUSTOMERS) and lines[13].endswith(SHARED_CUSTOMERS)
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from teaclave import __version__
+from teaclave.cli.files import add_arguments as add_file_arguments
 from teaclave.config.build import SERVICE_NAMES
 
 
@@ -37,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="create PlatformAdmin 'admin' with this password (env TEACLAVE_ADMIN_PASSWORD)",
     )
     up.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]|CIDR",
+        help="let workers fetch from / put to this non-public destination (repeatable), "
+        "e.g. localhost:6789 for Teaclave's example file server",
+    )
+    up.add_argument(
         "--dev",
         action="store_true",
         help="create Teaclave's admin/teaclave account (for Teaclave's examples only)",
@@ -47,9 +59,34 @@ def build_parser() -> argparse.ArgumentParser:
     service.add_argument("--config", default="runtime.config.toml")
     service.add_argument("--enclave-mode", choices=["in-process", "child-process"])
 
+    for verb in ("encrypt", "decrypt"):
+        files = sub.add_parser(verb, help=f"{verb} a file (aes-gcm-128/256, teaclave-file-128)")
+        add_file_arguments(files)
+
+    serve = sub.add_parser("serve-files", help="HTTP file server (GET/PUT) over a directory")
+    serve.add_argument("directory", type=Path)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=6789)
+
     demo = sub.add_parser("demo", help="start a private platform and run a real task")
     demo.add_argument("--message", default="Hello, Teaclave!", help="what the echo task returns")
     return parser
+
+
+def _serve_files(args: argparse.Namespace) -> int:
+    from teaclave.cli.file_server import FileServer
+
+    if not args.directory.is_dir():
+        print(f"teaclave serve-files: {args.directory} is not a directory", file=sys.stderr)
+        return 2
+    with FileServer(args.directory, args.host, args.port) as server:
+        print(f"serving {args.directory} on http://{server.host}:{server.port}/ (GET and PUT)")
+        print("Press Ctrl-C to stop.", flush=True)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.enclave_mode:
             extra += ["--enclave-mode", args.enclave_mode]
         return launch(SERVICE_NAMES[args.name], extra)
+    if args.command in ("encrypt", "decrypt"):
+        from teaclave.cli.files import run_files
+
+        return run_files(args, encrypt=args.command == "encrypt")
+    if args.command == "serve-files":
+        return _serve_files(args)
     if args.command == "demo":
         from teaclave.cli.demo import run_demo
 

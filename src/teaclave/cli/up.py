@@ -39,7 +39,10 @@ def load_config(args: argparse.Namespace) -> RuntimeConfig:
         auth = replace(auth, admin_password=args.admin_password)
     if args.dev:
         auth = replace(auth, dev=True)
-    return replace(config, authentication=auth)
+    agent = config.file_agent
+    if args.allow_host:
+        agent = replace(agent, allowed_hosts=(*agent.allowed_hosts, *args.allow_host))
+    return replace(config, authentication=auth, file_agent=agent)
 
 
 def _error(text: str) -> None:

@@ -11,7 +11,8 @@ from teaclave.executors.builtin import BuiltinExecutor
 from teaclave.types import function as fn
 from teaclave.types.task import StagedTask, TaskOutputs
 from teaclave.worker.log_capture import capture_logs
-from teaclave.worker.runtime import NoFilesRuntime, Runtime
+from teaclave.worker.protected_runtime import protected_runtime
+from teaclave.worker.runtime import Runtime
 from teaclave.worker.staging import StagedFile, StagedFiles
 
 DEFAULT_RUNTIME = "default"
@@ -65,15 +66,6 @@ def parse_save_log(arguments: Mapping[str, Any]) -> bool:
     raise WorkerError(f'{SAVE_LOG_ARGUMENT}: expected "true" or "false", got {value!r}')
 
 
-def _default_runtime(
-    inputs: Mapping[str, StagedFile], outputs: Mapping[str, StagedFile]
-) -> Runtime:
-    # The protected-file runtime arrives with the file agent; until then runs have no files.
-    if inputs or outputs:
-        raise WorkerError("runtime 'default' cannot open staged files yet")
-    return NoFilesRuntime()
-
-
 class Worker:
     """Registry of runtimes and executors; ``invoke`` runs one staged function."""
 
@@ -85,7 +77,7 @@ class Worker:
     def default(cls) -> Worker:
         """The platform's worker: runtime ``default`` and the (builtin, builtin) executor."""
         worker = cls()
-        worker.register_runtime(DEFAULT_RUNTIME, _default_runtime)
+        worker.register_runtime(DEFAULT_RUNTIME, protected_runtime)
         worker.register_executor(fn.ExecutorType.BUILTIN, fn.Executor.BUILTIN, BuiltinExecutor())
         return worker
 

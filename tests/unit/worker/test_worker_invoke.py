@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from teaclave.crypto.errors import CryptoError
 from teaclave.types.function import Executor, ExecutorType
 from teaclave.types.task import StagedTask
 from teaclave.worker import (
@@ -19,6 +20,7 @@ from teaclave.worker import (
     Worker,
     WorkerError,
 )
+from teaclave.worker.protected_runtime import ProtectedRuntime
 from teaclave.worker.worker import parse_save_log
 
 
@@ -81,7 +83,7 @@ def test_executors_are_registered_by_pair() -> None:
     assert outputs.return_value == b"7"
     ((name, arguments, payload, runtime),) = wasm.calls
     assert (name, arguments, payload) == ("m", {"message": "Hello, Teaclave!"}, b"\0asm")
-    assert isinstance(runtime, NoFilesRuntime)
+    assert isinstance(runtime, ProtectedRuntime)
 
 
 def test_runtimes_are_chosen_by_name() -> None:
@@ -101,12 +103,25 @@ def test_runtimes_are_chosen_by_name() -> None:
     assert seen == [({}, {})]
 
 
-def test_default_runtime_has_no_files_yet(tmp_path: Any) -> None:
-    from teaclave.types.files import CryptoSchema, FileCrypto
+def test_default_runtime_reads_and_writes_protected_files(tmp_path: Any) -> None:
+    from teaclave.crypto.protected_fs import ProtectedFileReader, ProtectedFileWriter
+    from teaclave.types.files import FileCrypto
 
-    staged = StagedFile(tmp_path / "x", FileCrypto(CryptoSchema.RAW))
-    with pytest.raises(WorkerError, match="cannot open staged files"):
-        Worker.default().invoke(function(input_files={"x": staged}))
+    source, target = tmp_path / "in.enc", tmp_path / "out.enc"
+    crypto = FileCrypto.random_protected()
+    with ProtectedFileWriter(source, crypto.key) as writer:
+        writer.write(b"payload")
+    tag = writer.close()
+    inputs = {"in": StagedFile(source, crypto, tag)}
+    outputs = {"out": StagedFile(target, crypto)}
+    runtime = ProtectedRuntime(inputs, outputs)
+    with runtime.open_input("in") as src, runtime.create_output("out") as dst:
+        dst.write(src.read().upper())
+    with ProtectedFileReader(target, crypto.key) as reader:
+        assert reader.read() == b"PAYLOAD"
+    wrong_tag = {"in": StagedFile(source, crypto, bytes(16))}
+    with pytest.raises(CryptoError):
+        ProtectedRuntime(wrong_tag, {}).open_input("in")
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,19 @@ from teaclave.config import RuntimeConfig
 from teaclave.config.build import EXECUTION
 from teaclave.services.execution.node import ExecutionNode
 from teaclave.services.launcher import Stoppable, service_identity
+from teaclave.worker.file_agent import FileAgent
+from teaclave.worker.protected_staging import ProtectedFileStager, default_work_dir
+from teaclave.worker.task_runner import TaskRunner
+from teaclave.worker.worker import Worker
 
 
 def start_service(config: RuntimeConfig, enclave: Enclave) -> Sequence[Stoppable]:
     """Start a worker node with a fresh executor id."""
     identity, verifier = service_identity(config, EXECUTION)
-    node = ExecutionNode(config, identity, verifier)
+    stager = ProtectedFileStager(
+        FileAgent.from_config(config),
+        default_work_dir(config.state_dir, config.file_agent.work_dir),
+    )
+    node = ExecutionNode(config, identity, verifier, TaskRunner(Worker.default(), stager))
     node.start()
     return [node]

@@ -112,7 +112,7 @@ def test_bad_arguments_fail(running: Platform) -> None:
     assert task.result.err.startswith("Cannot deserialize arguments")
 
 
-def test_task_with_files_fails_until_the_file_agent(platform: Platform) -> None:
+def test_task_whose_input_cannot_be_fetched_fails_with_the_reason(platform: Platform) -> None:
     staged = platform.stage(enqueue=False)
     staged.input_data = {
         "input": StagedInput("file:///nowhere", bytes(16), FileCrypto(CryptoSchema.RAW))
@@ -122,9 +122,8 @@ def test_task_with_files_fails_until_the_file_agent(platform: Platform) -> None:
     platform.start(EXECUTION)
     task = platform.wait_status(staged.task_id, TaskStatus.FINISHED, TaskStatus.FAILED)
     assert task.status is TaskStatus.FAILED
-    assert task.result.err == (
-        "file staging is not available yet (input/output files arrive with the file agent)"
-    )
+    assert task.result.err is not None
+    assert task.result.err.startswith("cannot fetch inputs: file:///nowhere: file URLs are")
 
 
 def test_cancel_abandons_the_running_task_and_the_worker_goes_on(running: Platform) -> None:

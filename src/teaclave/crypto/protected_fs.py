@@ -1,0 +1,779 @@
+"""Reader and writer of ``teaclave-file-128`` files (Intel SGX protected FS, user-key mode).
+
+See :mod:`teaclave.crypto.protected_fs_layout` for the byte layout. In short: 4096-byte nodes;
+node 0 holds a plaintext header, the file's root tag ("cmac") at offset 80 and the encrypted
+metadata (stored file name, plaintext size, root MHT key/tag, first 3072 plaintext bytes); the
+rest of the plaintext lives in data nodes whose keys and tags sit in a tree of MHT nodes, each
+node AES-128-GCM encrypted under its own random key with an all-zero IV and no AAD.
+
+Files written here are byte-compatible with Teaclave 0.6 (Rust SGX SDK v2): its readers accept
+them and ours accept its files. Per-node keys are drawn from ``os.urandom``; the original derives
+them with AES-CMAC from random nonces, which a reader cannot tell apart (readers take node keys
+from the parent node and never derive them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections import OrderedDict
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .errors import FormatError, IntegrityError, NameMismatch, TagMismatch
+from .kdf import METADATA_KEY_LABEL, derive_key
+from .protected_fs_layout import (
+    CHILD_MHTS_PER_MHT,
+    DATA_NODES_PER_MHT,
+    ENCRYPTED_META_OFFSET,
+    ENCRYPTED_META_SIZE,
+    GMAC_OFFSET,
+    MAX_NAME_BYTES,
+    META_DATA_SIZE,
+    NODE_SIZE,
+    ZERO_IV,
+    build_header,
+    data_node_count,
+    data_node_physical,
+    mht_parent,
+    mht_physical,
+    node_count,
+    pack_metadata,
+    parse_header,
+    unpack_metadata,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+__all__ = [
+    "NODE_SIZE",
+    "ProtectedFileReader",
+    "ProtectedFileWriter",
+    "decrypt_file",
+    "encrypt_file",
+    "root_tag",
+]
+
+_TAG = 16
+_ENTRY = 32
+_KEY_SIZE = 16
+_SLOT = NODE_SIZE + _TAG
+_MHT_DATA_PART = DATA_NODES_PER_MHT * _ENTRY  # 3072: the data-node entries of an MHT node
+_MHT_CACHE = 8
+_COPY_CHUNK = 1 << 20
+
+StrPath = str | os.PathLike[str]
+
+
+def _check_key(key: bytes) -> None:
+    if len(key) != _KEY_SIZE:
+        raise ValueError(f"key: teaclave-file-128 needs a 16-byte key, got {len(key)} bytes")
+
+
+def _stored_name(path: StrPath, name: str | None) -> bytes:
+    """The name to store or expect: ``name``, or the base name of ``path`` (as OS bytes)."""
+    chosen = name if name is not None else os.path.basename(os.fspath(path))
+    return os.fsencode(chosen)
+
+
+def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def _pread_exact(fd: int, size: int, offset: int, what: str) -> bytes:
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+        raise FormatError(f"{what}: file ended early (it changed while being read?)")
+    return data
+
+
+class _NodeSlots:
+    """A buffer of 96 ``ciphertext(4096) ‖ tag(16)`` slots with ready-made views.
+
+    ``slots[i]`` is the 4112-byte AEAD message of node i (what ``encrypt_into`` writes and
+    ``decrypt_into`` reads), ``cts[i]`` its ciphertext (for vectored file I/O) and ``tags[i]``
+    its tag, so the per-node loops do no slicing arithmetic.
+    """
+
+    def __init__(self) -> None:
+        view = memoryview(bytearray(DATA_NODES_PER_MHT * _SLOT))
+        starts = range(0, DATA_NODES_PER_MHT * _SLOT, _SLOT)
+        self.slots = [view[s : s + _SLOT] for s in starts]
+        self.cts = [view[s : s + NODE_SIZE] for s in starts]
+        self.tags = [view[s + NODE_SIZE : s + _SLOT] for s in starts]
+
+
+def _pwritev_all(fd: int, views: list[memoryview], offset: int, total: int) -> None:
+    """Write ``views`` (``total`` bytes) back to back at ``offset`` (one syscall, usually)."""
+    written = os.pwritev(fd, views, offset)
+    if written == total:
+        return
+    for view in views:
+        if written >= len(view):
+            written -= len(view)
+        else:
+            _pwrite_all(fd, view[written:], offset + written)
+            written = 0
+        offset += len(view)
+
+
+class ProtectedFileWriter:
+    """Write a ``teaclave-file-128`` file as a binary stream.
+
+    ``name`` is stored in the file and authenticated; it defaults to the base name of ``path``
+    and must be 1..259 bytes (UTF-8 / OS encoding) without NUL, else :class:`FormatError`.
+    :meth:`close` finalizes the file and returns its root tag (the "cmac").
+
+    Memory: the writer holds one 4 KiB partial node, a 384 KiB staging buffer for the current
+    group of 96 data nodes and the one MHT node describing them. When a group is complete its
+    MHT node is sealed under a per-writer temporary key into its own slot in the output file
+    (it cannot be finalized yet: an MHT node's tag depends on all its descendants) and is
+    dropped from memory. :meth:`close` walks the MHT nodes from the last to the root, reading
+    each back, and keeps only 32 bytes per MHT node (the finished children's key and tag), i.e.
+    about 85 KiB per GiB of plaintext. Until :meth:`close` succeeds node 0 is a hole of zeros, so
+    an unfinished file is never accepted by a reader.
+
+    Leaving a ``with`` block with an exception, or dropping an unclosed writer, aborts: the file
+    stays invalid and no tag is produced.
+    """
+
+    def __init__(self, path: StrPath, key: bytes, name: str | None = None) -> None:
+        _check_key(key)
+        stored = _stored_name(path, name)
+        if not stored or len(stored) > MAX_NAME_BYTES or b"\0" in stored:
+            raise FormatError(
+                f"protected file name {stored!r}: must be 1..{MAX_NAME_BYTES} bytes without NUL"
+            )
+        self._key = bytes(key)
+        self._name = stored
+        self._head = bytearray(META_DATA_SIZE)
+        self._size = 0
+        self._node = bytearray(NODE_SIZE)
+        self._node_fill = 0
+        self._group = _NodeSlots()
+        self._data_count = 0
+        self._group_start = 0
+        self._mht = bytearray(NODE_SIZE)
+        self._spill_key = AESGCM(AESGCM.generate_key(128))
+        self._tag: bytes | None = None
+        self._aborted = False
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+
+    # -- file-object protocol ---------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once the writer was closed or aborted."""
+        return self._fd < 0
+
+    @property
+    def tag(self) -> bytes | None:
+        """The root tag after :meth:`close`, else None."""
+        return self._tag
+
+    @property
+    def name(self) -> bytes:
+        """The file name stored in the file."""
+        return self._name
+
+    def writable(self) -> bool:
+        """Always True."""
+        return True
+
+    def readable(self) -> bool:
+        """Always False."""
+        return False
+
+    def seekable(self) -> bool:
+        """Always False: the writer is append-only."""
+        return False
+
+    def tell(self) -> int:
+        """Plaintext bytes written so far."""
+        return self._size
+
+    def isatty(self) -> bool:
+        """Always False."""
+        return False
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Unsupported: the writer is write-only."""
+        raise io.UnsupportedOperation("protected file writer is not readable")
+
+    def truncate(self, size: int, /) -> int:
+        """Unsupported: the writer is append-only."""
+        raise io.UnsupportedOperation("protected file writer cannot truncate")
+
+    def fileno(self) -> int:
+        """Unsupported: raw writes would bypass the encryption."""
+        raise io.UnsupportedOperation("protected file writer has no usable file descriptor")
+
+    def flush(self) -> None:
+        """Do nothing: data reaches the file group by group and at :meth:`close`."""
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:
+        """Append ``data``; return its length."""
+        if self._fd < 0:
+            raise ValueError("write to a closed protected file writer")
+        view = memoryview(data).cast("B")
+        total = len(view)
+        pos = 0
+        if self._size < META_DATA_SIZE:
+            pos = min(total, META_DATA_SIZE - self._size)
+            self._head[self._size : self._size + pos] = view[:pos]
+        if pos < total and self._node_fill:
+            take = min(total - pos, NODE_SIZE - self._node_fill)
+            self._node[self._node_fill : self._node_fill + take] = view[pos : pos + take]
+            self._node_fill += take
+            pos += take
+            if self._node_fill == NODE_SIZE:
+                self._encrypt_nodes(memoryview(self._node))
+                self._node_fill = 0
+        full = (total - pos) // NODE_SIZE * NODE_SIZE
+        if full:
+            self._encrypt_nodes(view[pos : pos + full])
+            pos += full
+        if pos < total:
+            rest = total - pos
+            self._node[:rest] = view[pos:]
+            self._node_fill = rest
+        self._size += total
+        return total
+
+    def writelines(self, lines: list[bytes]) -> None:
+        """Write every item of ``lines``."""
+        for line in lines:
+            self.write(line)
+
+    def close(self) -> bytes:
+        """Finalize the file and return its root tag; later calls return the same tag."""
+        if self._tag is not None:
+            return self._tag
+        if self._aborted:
+            raise ValueError("protected file writer was aborted; the file is invalid")
+        try:
+            self._tag = self._finish()
+        except BaseException:
+            self.abort()
+            raise
+        os.close(self._fd)
+        self._fd = -1
+        return self._tag
+
+    def abort(self) -> None:
+        """Close without finalizing: the file stays invalid (its node 0 is never written)."""
+        if self._fd >= 0 and self._tag is None:
+            self._aborted = True
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> ProtectedFileWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            self.abort()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _encrypt_nodes(self, view: memoryview) -> None:
+        """Encrypt whole 4096-byte plaintext nodes from ``view`` into the staging group."""
+        slots = self._group.slots
+        tags = self._group.tags
+        aesgcm = AESGCM
+        iv = ZERO_IV
+        offset = 0
+        total = len(view)
+        while offset < total:
+            first = self._data_count % DATA_NODES_PER_MHT
+            count = min((total - offset) // NODE_SIZE, DATA_NODES_PER_MHT - first)
+            end = first + count
+            keys = os.urandom(_KEY_SIZE * count)
+            node_keys = [keys[k : k + _KEY_SIZE] for k in range(0, len(keys), _KEY_SIZE)]
+            starts = range(offset, offset + count * NODE_SIZE, NODE_SIZE)
+            for key, start, slot in zip(node_keys, starts, slots[first:end], strict=True):
+                aesgcm(key).encrypt_into(iv, view[start : start + NODE_SIZE], None, slot)
+            self._mht[first * _ENTRY : end * _ENTRY] = b"".join(
+                [key + tag for key, tag in zip(node_keys, tags[first:end], strict=True)]
+            )
+            offset += count * NODE_SIZE
+            self._data_count += count
+            if end == DATA_NODES_PER_MHT:
+                self._flush_group()
+                self._spill_mht((self._data_count - 1) // DATA_NODES_PER_MHT)
+
+    def _flush_group(self) -> None:
+        """Write the staged ciphertext of the current group's data nodes."""
+        staged = self._data_count - self._group_start
+        if staged:
+            offset = data_node_physical(self._group_start) * NODE_SIZE
+            _pwritev_all(self._fd, self._group.cts[:staged], offset, staged * NODE_SIZE)
+        self._group_start = self._data_count
+
+    def _spill_mht(self, level_index: int) -> None:
+        """Seal a complete MHT node's data entries into its slot and start a fresh MHT node."""
+        sealed = self._spill_key.encrypt(
+            level_index.to_bytes(12, "little"), bytes(self._mht[:_MHT_DATA_PART]), None
+        )
+        _pwrite_all(self._fd, sealed, mht_physical(level_index) * NODE_SIZE)
+        self._mht = bytearray(NODE_SIZE)
+
+    def _unspill_mht(self, level_index: int) -> bytearray:
+        """Read back the data entries sealed by :meth:`_spill_mht` into a fresh MHT node."""
+        offset = mht_physical(level_index) * NODE_SIZE
+        sealed = _pread_exact(self._fd, _MHT_DATA_PART + _TAG, offset, "MHT spill")
+        try:
+            part = self._spill_key.decrypt(level_index.to_bytes(12, "little"), sealed, None)
+        except InvalidTag:
+            raise IntegrityError(
+                f"MHT node {level_index} (physical {mht_physical(level_index)}) was modified"
+                " while the file was being written"
+            ) from None
+        node = bytearray(NODE_SIZE)
+        node[:_MHT_DATA_PART] = part
+        return node
+
+    def _finish(self) -> bytes:
+        """Encrypt the tail, finalize the MHT nodes bottom-up, write node 0; return the tag."""
+        if self._node_fill:
+            self._node[self._node_fill :] = bytes(NODE_SIZE - self._node_fill)
+            self._encrypt_nodes(memoryview(self._node))
+            self._node_fill = 0
+        self._flush_group()
+        data_nodes = self._data_count
+        root_key = root_tag = bytes(16)
+        if data_nodes:
+            last = (data_nodes - 1) // DATA_NODES_PER_MHT
+            in_memory = data_nodes % DATA_NODES_PER_MHT != 0
+            finished = bytearray(_ENTRY * last)  # key‖tag of MHT 1..last, at (L - 1) * 32
+            for level_index in range(last, -1, -1):
+                if level_index == last and in_memory:
+                    node = self._mht
+                else:
+                    node = self._unspill_mht(level_index)
+                first_child = level_index * CHILD_MHTS_PER_MHT + 1
+                if first_child <= last:
+                    children = min(CHILD_MHTS_PER_MHT, last - first_child + 1)
+                    src = (first_child - 1) * _ENTRY
+                    node[_MHT_DATA_PART : _MHT_DATA_PART + children * _ENTRY] = finished[
+                        src : src + children * _ENTRY
+                    ]
+                key = AESGCM.generate_key(128)
+                sealed = AESGCM(key).encrypt(ZERO_IV, bytes(node), None)
+                physical = mht_physical(level_index)
+                _pwrite_all(self._fd, memoryview(sealed)[:NODE_SIZE], physical * NODE_SIZE)
+                tag = sealed[NODE_SIZE:]
+                if level_index:
+                    at = (level_index - 1) * _ENTRY
+                    finished[at : at + _ENTRY] = key + tag
+                else:
+                    root_key, root_tag = key, tag
+        plain = pack_metadata(self._name, self._size, root_key, root_tag, bytes(self._head))
+        key_id = os.urandom(32)
+        meta_key = derive_key(self._key, METADATA_KEY_LABEL, 0, key_id)
+        sealed = AESGCM(meta_key).encrypt(ZERO_IV, plain, None)
+        gmac = sealed[ENCRYPTED_META_SIZE:]
+        node0 = bytearray(NODE_SIZE)
+        node0[:ENCRYPTED_META_OFFSET] = build_header(key_id, gmac)
+        node0[ENCRYPTED_META_OFFSET : ENCRYPTED_META_OFFSET + ENCRYPTED_META_SIZE] = sealed[
+            :ENCRYPTED_META_SIZE
+        ]
+        _pwrite_all(self._fd, node0, 0)
+        return gmac
+
+
+class ProtectedFileReader(io.BufferedIOBase):
+    """Read a ``teaclave-file-128`` file as a seekable binary stream.
+
+    Opening validates the header, derives the metadata key from ``key``, authenticates the
+    metadata node (:class:`IntegrityError`: wrong key or corrupted), compares its tag with
+    ``expected_tag`` (:class:`TagMismatch`) and the stored name with ``name`` (default: base name
+    of ``path``; :class:`NameMismatch`), and checks that the file holds exactly the nodes its
+    plaintext size needs (:class:`FormatError` when truncated or extended).
+
+    Data and MHT nodes are authenticated lazily when read: reading at offset X decrypts only the
+    nodes on the path to X. A failure raises :class:`IntegrityError` naming the node. At most one
+    data node, the root and 8 other MHT nodes are cached; large reads decrypt straight into the
+    caller's buffer through a 384 KiB scratch buffer.
+    """
+
+    def __init__(
+        self,
+        path: StrPath,
+        key: bytes,
+        expected_tag: bytes | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        _check_key(key)
+        expected_name = _stored_name(path, name)
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._open(key, expected_tag, expected_name)
+        except BaseException:
+            os.close(self._fd)
+            self._fd = -1
+            raise
+        self._pos = 0
+        self._mhts: OrderedDict[int, bytes] = OrderedDict()
+        self._root: bytes | None = None
+        self._node_index = -1
+        self._node_plain = b""
+        self._scratch: _NodeSlots | None = None
+        self._one = memoryview(bytearray(_SLOT))
+
+    def _open(self, key: bytes, expected_tag: bytes | None, expected_name: bytes) -> None:
+        file_size = os.fstat(self._fd).st_size
+        if file_size < NODE_SIZE or file_size % NODE_SIZE:
+            raise FormatError(
+                f"not a protected file: {file_size} bytes is not a positive multiple of {NODE_SIZE}"
+            )
+        node0 = _pread_exact(self._fd, NODE_SIZE, 0, "metadata node")
+        header = parse_header(node0)
+        meta_key = derive_key(key, METADATA_KEY_LABEL, 0, header.key_id)
+        sealed = node0[ENCRYPTED_META_OFFSET : ENCRYPTED_META_OFFSET + ENCRYPTED_META_SIZE]
+        try:
+            plain = AESGCM(meta_key).decrypt(ZERO_IV, sealed + header.gmac, None)
+        except InvalidTag:
+            raise IntegrityError(
+                "metadata node (physical 0): authentication failed: wrong key or corrupted file"
+            ) from None
+        if expected_tag is not None and header.gmac != expected_tag:
+            raise TagMismatch(expected_tag, header.gmac, "teaclave-file-128 cmac")
+        meta = unpack_metadata(plain)
+        if meta.name != expected_name:
+            raise NameMismatch(expected_name, meta.name)
+        nodes = node_count(meta.size)
+        if file_size != nodes * NODE_SIZE:
+            state = "truncated" if file_size < nodes * NODE_SIZE else "extended"
+            raise FormatError(
+                f"protected file {state}: {file_size} bytes on disk, but its plaintext size"
+                f" {meta.size} needs {nodes} nodes ({nodes * NODE_SIZE} bytes)"
+            )
+        self._tag = header.gmac
+        self._name = meta.name
+        self._size = meta.size
+        self._head = meta.data[: min(meta.size, META_DATA_SIZE)]
+        self._root_key = meta.root_key
+        self._root_tag = meta.root_tag
+        self._data_nodes = data_node_count(meta.size)
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Plaintext size in bytes."""
+        return self._size
+
+    @property
+    def tag(self) -> bytes:
+        """The file's root tag (the GMAC at offset 80, Teaclave's "cmac")."""
+        return self._tag
+
+    @property
+    def name(self) -> bytes:
+        """The file name stored (and authenticated) in the file."""
+        return self._name
+
+    # -- io protocol ----------------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        """Always True."""
+        return True
+
+    def seekable(self) -> bool:
+        """Always True."""
+        return True
+
+    def writable(self) -> bool:
+        """Always False."""
+        return False
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        super().close()
+
+    def tell(self) -> int:
+        """Current plaintext position."""
+        self._check_open()
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
+        """Move to a plaintext position (positions past the end read as EOF)."""
+        self._check_open()
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self._pos + offset
+        elif whence == io.SEEK_END:
+            target = self._size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if target < 0:
+            raise ValueError(f"negative seek position {target}")
+        self._pos = target
+        return target
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Read up to ``size`` bytes (all remaining bytes when ``size`` is None or negative)."""
+        self._check_open()
+        remaining = max(0, self._size - self._pos)
+        count = remaining if size is None or size < 0 else min(size, remaining)
+        if count == 0:
+            return b""
+        buf = bytearray(count)
+        self.readinto(buf)
+        return bytes(buf)
+
+    def read1(self, size: int = -1, /) -> bytes:
+        """Like :meth:`read` (one call never needs more than one pass)."""
+        return self.read(size if size >= 0 else _COPY_CHUNK)
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        """Read into ``buffer``; return the byte count (0 at EOF)."""
+        self._check_open()
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), max(0, self._size - self._pos))
+        done = 0
+        while done < count:
+            pos = self._pos + done
+            if pos < META_DATA_SIZE:
+                take = min(count - done, META_DATA_SIZE - pos)
+                view[done : done + take] = self._head[pos : pos + take]
+                done += take
+                continue
+            index, offset = divmod(pos - META_DATA_SIZE, NODE_SIZE)
+            if offset == 0 and count - done >= NODE_SIZE and index != self._node_index:
+                group_end = (index // DATA_NODES_PER_MHT + 1) * DATA_NODES_PER_MHT
+                run = min((count - done) // NODE_SIZE, group_end - index)
+                self._decrypt_run(index, run, view[done : done + run * NODE_SIZE])
+                done += run * NODE_SIZE
+                continue
+            plain = self._data_node(index)
+            take = min(count - done, NODE_SIZE - offset)
+            view[done : done + take] = plain[offset : offset + take]
+            done += take
+        self._pos += count
+        return count
+
+    def readinto1(self, buffer: WriteableBuffer, /) -> int:
+        """Same as :meth:`readinto`."""
+        return self.readinto(buffer)
+
+    def readline(self, size: int | None = -1, /) -> bytes:
+        """Read one line (up to and including the newline), at most ``size`` bytes."""
+        self._check_open()
+        limit = self._size - self._pos if size is None or size < 0 else size
+        parts: list[bytes] = []
+        total = 0
+        while total < limit and self._pos < self._size:
+            pos = self._pos
+            if pos < META_DATA_SIZE:
+                chunk, start, end = self._head, pos, len(self._head)
+            else:
+                index, start = divmod(pos - META_DATA_SIZE, NODE_SIZE)
+                chunk = self._data_node(index)
+                end = min(NODE_SIZE, self._size - META_DATA_SIZE - index * NODE_SIZE)
+            end = min(end, start + limit - total)
+            newline = chunk.find(b"\n", start, end)
+            if newline >= 0:
+                end = newline + 1
+            parts.append(chunk[start:end])
+            total += end - start
+            self._pos += end - start
+            if newline >= 0:
+                break
+        return b"".join(parts)
+
+    # -- node access ----------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._fd < 0:
+            raise ValueError("I/O operation on a closed protected file")
+
+    def _decrypt_node(self, physical: int, key: bytes, tag: bytes, what: str) -> bytes:
+        one = self._one
+        if os.preadv(self._fd, [one[:NODE_SIZE]], physical * NODE_SIZE) != NODE_SIZE:
+            raise FormatError(f"{what}: file ended early (it changed while being read?)")
+        one[NODE_SIZE:] = tag
+        try:
+            return AESGCM(key).decrypt(ZERO_IV, one, None)
+        except InvalidTag:
+            raise IntegrityError(
+                f"{what} (physical {physical}): authentication failed"
+                " (corrupted, swapped or replayed node)"
+            ) from None
+
+    def _mht_node(self, level_index: int) -> bytes:
+        """The plaintext of MHT node ``level_index``, authenticated through its parents."""
+        if level_index == 0:
+            if self._root is None:
+                self._root = self._decrypt_node(
+                    mht_physical(0), self._root_key, self._root_tag, "MHT node 0"
+                )
+            return self._root
+        cached = self._mhts.get(level_index)
+        if cached is not None:
+            self._mhts.move_to_end(level_index)
+            return cached
+        parent_index, slot = mht_parent(level_index)
+        parent = self._mht_node(parent_index)
+        entry = _MHT_DATA_PART + slot * _ENTRY
+        node = self._decrypt_node(
+            mht_physical(level_index),
+            parent[entry : entry + _KEY_SIZE],
+            parent[entry + _KEY_SIZE : entry + _ENTRY],
+            f"MHT node {level_index}",
+        )
+        self._mhts[level_index] = node
+        if len(self._mhts) > _MHT_CACHE:
+            self._mhts.popitem(last=False)
+        return node
+
+    def _data_node(self, index: int) -> bytes:
+        """The plaintext of data node ``index`` (cached: the last one read)."""
+        if index != self._node_index:
+            mht = self._mht_node(index // DATA_NODES_PER_MHT)
+            entry = index % DATA_NODES_PER_MHT * _ENTRY
+            self._node_plain = self._decrypt_node(
+                data_node_physical(index),
+                mht[entry : entry + _KEY_SIZE],
+                mht[entry + _KEY_SIZE : entry + _ENTRY],
+                f"data node {index}",
+            )
+            self._node_index = index
+        return self._node_plain
+
+    def _decrypt_run(self, first: int, count: int, dest: memoryview) -> None:
+        """Decrypt ``count`` full data nodes of one MHT group straight into ``dest``."""
+        mht = self._mht_node(first // DATA_NODES_PER_MHT)
+        if self._scratch is None:
+            self._scratch = _NodeSlots()
+        offset = data_node_physical(first) * NODE_SIZE
+        if os.preadv(self._fd, self._scratch.cts[:count], offset) != count * NODE_SIZE:
+            raise FormatError(f"data node {first}: file ended early (changed while being read?)")
+        aesgcm = AESGCM
+        iv = ZERO_IV
+        slots = self._scratch.slots
+        tags = self._scratch.tags
+        entry = first % DATA_NODES_PER_MHT * _ENTRY
+        start = 0
+        for j in range(count):
+            tags[j][:] = mht[entry + _KEY_SIZE : entry + _ENTRY]
+            try:
+                aesgcm(mht[entry : entry + _KEY_SIZE]).decrypt_into(
+                    iv, slots[j], None, dest[start : start + NODE_SIZE]
+                )
+            except InvalidTag:
+                dest[:] = bytes(len(dest))  # never leave unauthenticated plaintext behind
+                index = first + j
+                raise IntegrityError(
+                    f"data node {index} (physical {data_node_physical(index)}): authentication"
+                    " failed (corrupted, swapped or replayed node)"
+                ) from None
+            entry += _ENTRY
+            start += NODE_SIZE
+
+
+def root_tag(path: StrPath) -> bytes:
+    """The root tag ("cmac") stored at offset 80 of a protected file; no key needed."""
+    with open(path, "rb") as f:
+        node0 = f.read(NODE_SIZE)
+        size = os.fstat(f.fileno()).st_size
+    if len(node0) < NODE_SIZE or size % NODE_SIZE:
+        raise FormatError(
+            f"not a protected file: {size} bytes is not a positive multiple of {NODE_SIZE}"
+        )
+    parse_header(node0)
+    return node0[GMAC_OFFSET : GMAC_OFFSET + _TAG]
+
+
+def _temp_next_to(path: StrPath) -> tuple[int, str]:
+    target = os.fspath(path)
+    directory = os.path.dirname(target) or "."
+    return tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+
+
+def encrypt_file(
+    src_path: StrPath, dst_path: StrPath, key: bytes, name: str | None = None
+) -> bytes:
+    """Encrypt ``src_path`` into ``dst_path``; return the root tag.
+
+    The stored name is ``name`` or the base name of ``dst_path``. The file is written to a
+    temporary file next to ``dst_path`` and renamed only on success.
+    """
+    _check_key(key)
+    stored = name if name is not None else os.path.basename(os.fspath(dst_path))
+    fd, temp = _temp_next_to(dst_path)
+    os.close(fd)
+    try:
+        with open(src_path, "rb", buffering=0) as src:
+            writer = ProtectedFileWriter(temp, key, name=stored)
+            with writer:
+                buf = memoryview(bytearray(_COPY_CHUNK))
+                while n := src.readinto(buf):
+                    writer.write(buf[:n])
+            tag = writer.close()
+        os.replace(temp, dst_path)
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    return tag
+
+
+def decrypt_file(
+    src_path: StrPath,
+    dst_path: StrPath,
+    key: bytes,
+    expected_tag: bytes | None = None,
+    name: str | None = None,
+) -> bytes:
+    """Decrypt ``src_path`` into ``dst_path``; return the root tag.
+
+    The stored name must equal ``name`` or the base name of ``src_path``. The plaintext goes to
+    a temporary file next to ``dst_path`` that is renamed only once every node authenticated.
+    """
+    fd, temp = _temp_next_to(dst_path)
+    try:
+        with (
+            os.fdopen(fd, "wb", buffering=0) as out,
+            ProtectedFileReader(src_path, key, expected_tag, name) as reader,
+        ):
+            buf = memoryview(bytearray(_COPY_CHUNK))
+            while n := reader.readinto(buf):
+                out.write(buf[:n])
+            tag = reader.tag
+        os.replace(temp, dst_path)
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    return tag
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
