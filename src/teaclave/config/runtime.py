@@ -95,6 +95,26 @@ class FileAgentConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    """``[executor]`` (teaclave-py): limits every run of a function gets.
+
+    ``deadline_secs`` bounds a run's wall time; ``memory_mib`` caps a Python run's memory
+    (WASI linear memory or the native sandbox's address space); ``wasm_heap_mib`` is the
+    WebAssembly executor's memory (Teaclave's WAMR heap, 20 MiB); ``fuel`` bounds the
+    WebAssembly instructions a run may execute (0: no fuel limit, the deadline still holds);
+    ``max_result_bytes`` caps the summary a function returns; ``cache_dir`` keeps compiled
+    modules (default ``<state>/cache``).
+    """
+
+    deadline_secs: float = 600.0
+    memory_mib: int = 512
+    wasm_heap_mib: int = 20
+    fuel: int = 0
+    max_result_bytes: int = 1 << 20
+    cache_dir: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AuthenticationConfig:
     """``[authentication]`` (teaclave-py): bootstrap admin, password hashing, token lifetime.
 
@@ -125,6 +145,7 @@ class RuntimeConfig:
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     authentication: AuthenticationConfig = field(default_factory=AuthenticationConfig)
     file_agent: FileAgentConfig = field(default_factory=FileAgentConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -181,6 +202,7 @@ class RuntimeConfig:
             "scheduler": asdict(self.scheduler),
             "frontend": asdict(self.frontend),
             "authentication": asdict(self.authentication),
+            "executor": asdict(self.executor),
             "file_agent": {
                 **asdict(self.file_agent),
                 "allowed_hosts": list(self.file_agent.allowed_hosts),
@@ -204,6 +226,7 @@ class RuntimeConfig:
         ]
         data["file_agent"]["file_roots"] = [resolve(p) for p in self.file_agent.file_roots]
         data["file_agent"]["work_dir"] = resolve(self.file_agent.work_dir)
+        data["executor"]["cache_dir"] = resolve(self.executor.cache_dir)
         return _parse(data)
 
     @property
@@ -428,6 +451,15 @@ def _parse(raw: Mapping[str, Any]) -> RuntimeConfig:
         s3_endpoint_url=_string(agent, "s3_endpoint_url", "file_agent.", ""),
         work_dir=_string(agent, "work_dir", "file_agent.", ""),
     )
+    ex = _table(raw, "executor", "", required=False)
+    executor = ExecutorConfig(
+        deadline_secs=_number(ex, "deadline_secs", "executor.", 600.0, 0.01),
+        memory_mib=int(_number(ex, "memory_mib", "executor.", 512, 16)),
+        wasm_heap_mib=int(_number(ex, "wasm_heap_mib", "executor.", 20, 1)),
+        fuel=int(_number(ex, "fuel", "executor.", 0, 0)),
+        max_result_bytes=int(_number(ex, "max_result_bytes", "executor.", 1 << 20, 1)),
+        cache_dir=_string(ex, "cache_dir", "executor.", ""),
+    )
     return RuntimeConfig(
         api_endpoints=api,
         internal_endpoints=internal,
@@ -440,6 +472,7 @@ def _parse(raw: Mapping[str, Any]) -> RuntimeConfig:
         frontend=frontend,
         authentication=authentication,
         file_agent=file_agent,
+        executor=executor,
     )
 
 

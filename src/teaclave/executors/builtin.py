@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from teaclave.executors.base import ExecutionError
+from teaclave.executors.base import ExecutionError, register_executor
 from teaclave.functions import load_builtin_functions
+from teaclave.types.function import Executor, ExecutorType
 
 if TYPE_CHECKING:
+    from teaclave.config.runtime import ExecutorConfig
     from teaclave.worker.runtime import Runtime
 
 FUNCTION_NOT_FOUND = "Function not found."
@@ -29,3 +31,9 @@ class BuiltinExecutor:
                 f"builtin {name!r} returned {type(summary).__name__}, expected a string summary"
             )
         return summary
+
+
+@register_executor(ExecutorType.BUILTIN, Executor.BUILTIN)
+def builtin_executor(config: ExecutorConfig) -> BuiltinExecutor:
+    """Factory of the (builtin, builtin) executor."""
+    return BuiltinExecutor()

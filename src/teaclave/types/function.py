@@ -66,15 +66,25 @@ class ExecutorType(_WireEnum):
 
 
 class Executor(_WireEnum):
-    """The executor a task asks for (``CreateTaskRequest.executor``)."""
+    """The executor a task asks for (``CreateTaskRequest.executor``).
+
+    ``cpython`` (teaclave-py) is native CPython with numpy in an OS sandbox; the other three
+    are Teaclave's.
+    """
 
     BUILTIN = "builtin"
     MESAPY = "mesapy"
     WAMR = "wamr"
+    CPYTHON = "cpython"
 
     @classmethod
     def _serde_names(cls) -> dict[str, str]:
-        return {"builtin": "Builtin", "mesapy": "MesaPy", "wamr": "WAMicroRuntime"}
+        return {
+            "builtin": "Builtin",
+            "mesapy": "MesaPy",
+            "wamr": "WAMicroRuntime",
+            "cpython": "CPython",
+        }
 
     @classmethod
     def _field(cls) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from teaclave.types.task import StagedTask, TaskResult
 from teaclave.worker.staging import NoFileStager, TaskFileStager
@@ -24,12 +25,16 @@ class TaskRunner:
         self.worker = worker if worker is not None else Worker.default()
         self.stager: TaskFileStager = stager if stager is not None else NoFileStager()
 
-    def run(self, task: StagedTask) -> TaskResult:
-        """``Ok(outputs with tags)`` or ``Err(error text)`` of one run of ``task``."""
+    def run(self, task: StagedTask, cancel: threading.Event | None = None) -> TaskResult:
+        """``Ok(outputs with tags)`` or ``Err(error text)`` of one run of ``task``.
+
+        ``cancel`` is handed to the executor (a canceled run stops as soon as it can).
+        """
         try:
             files = self.stager.stage(task)
             try:
-                outputs = self.worker.invoke(StagedFunction.from_staged_task(task, files))
+                function = StagedFunction.from_staged_task(task, files)
+                outputs = self.worker.invoke(function, cancel)
                 outputs.tags_map = self.stager.finalize(task, files)
             finally:
                 self.stager.cleanup(task, files)

@@ -70,7 +70,7 @@ class Invocation:
 
     def _run(self) -> None:
         try:
-            result = self._runner.run(self.task)
+            result = self._runner.run(self.task, self.cancel)
         except BaseException as exc:  # the runner never raises; belt and braces
             result = TaskResult.failure(error_text(exc))
         if not self.cancel.is_set():

@@ -7,6 +7,8 @@ the service's only ``Stoppable``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from teaclave.binder import Enclave
 from teaclave.config import RuntimeConfig
@@ -22,10 +24,14 @@ from teaclave.worker.worker import Worker
 def start_service(config: RuntimeConfig, enclave: Enclave) -> Sequence[Stoppable]:
     """Start a worker node with a fresh executor id."""
     identity, verifier = service_identity(config, EXECUTION)
+    cache_dir = config.executor.cache_dir or str(Path(config.state_dir) / "cache")
+    executor_config = replace(config.executor, cache_dir=cache_dir)
     stager = ProtectedFileStager(
         FileAgent.from_config(config),
         default_work_dir(config.state_dir, config.file_agent.work_dir),
     )
-    node = ExecutionNode(config, identity, verifier, TaskRunner(Worker.default(), stager))
+    node = ExecutionNode(
+        config, identity, verifier, TaskRunner(Worker.default(executor_config), stager)
+    )
     node.start()
     return [node]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from conftest import Platform
+from scheduler_harness import Platform
 
 from teaclave.config.build import SCHEDULER, STORAGE
 from teaclave.rpc.clients.scheduler import ExecutorCommand, ExecutorStatus

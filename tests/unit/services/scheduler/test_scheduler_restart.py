@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from conftest import Platform, take, wait_for
+from scheduler_harness import Platform, take, wait_for
 
 from teaclave.config.build import EXECUTION, SCHEDULER, STORAGE
 from teaclave.rpc.clients.scheduler import ExecutorCommand, ExecutorStatus

@@ -7,8 +7,8 @@ import time
 import uuid
 
 import pytest
-from conftest import Platform, pull, take, wait_for
 from google.protobuf import empty_pb2
+from scheduler_harness import Platform, pull, take, wait_for
 
 from teaclave.config.build import EXECUTION, MANAGEMENT, SCHEDULER
 from teaclave.proto import teaclave_common_pb2 as common_pb

@@ -6,7 +6,7 @@ import time
 import uuid
 
 import pytest
-from conftest import Platform, pull, take, wait_for
+from scheduler_harness import Platform, pull, take, wait_for
 
 from teaclave.config.build import EXECUTION
 from teaclave.rpc.clients.scheduler import ExecutorCommand, ExecutorStatus, SchedulerClient
