@@ -9,6 +9,7 @@ one-service-per-process deployment.
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import threading
 import time
@@ -43,8 +44,38 @@ class PlatformStartError(RuntimeError):
     """A service of the embedded platform failed to start."""
 
 
+_ISSUED_PORTS: set[int] = set()
+_PORT_LOCK = threading.Lock()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on ``host``."""
+    """A TCP port that was free a moment ago on ``host``.
+
+    Chosen below the kernel's ephemeral range, so that the source port of some outgoing
+    connection cannot take it between now and the moment a service binds it, and never the
+    same port twice in one process.
+    """
+    low = 20000
+    high = max(low + 1000, _ephemeral_low())
+    with _PORT_LOCK:
+        for _ in range(500):
+            port = random.randrange(low, high)
+            if port in _ISSUED_PORTS:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+            _ISSUED_PORTS.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

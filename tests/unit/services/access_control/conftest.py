@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,13 +12,12 @@ from teaclave.binder import ECallCommand, StartServiceInput, StartServiceOutput,
 from teaclave.config.build import ACCESS_CONTROL, FRONTEND
 from teaclave.config.runtime import RuntimeConfig, default_dict
 from teaclave.rpc.clients.access_control import AccessControlClient
+from teaclave.services.embedded import free_port as embedded_free_port
 from teaclave.services.launcher import service_identity
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return embedded_free_port()
 
 
 class AccessControlPlatform:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from teaclave.rpc.apis import TeaclaveAuthenticationApi
 from teaclave.rpc.channel import ServiceClient, connect
 from teaclave.rpc.clients.authentication import AuthenticationInternalClient
 from teaclave.rpc.tls import PlatformCa, PlatformCaVerifier
+from teaclave.services.embedded import free_port as embedded_free_port
 from teaclave.services.launcher import service_identity
 
 ADMIN_PASSWORD = "unit-admin-password"
@@ -29,9 +29,7 @@ CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_paralleli
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return embedded_free_port()
 
 
 def auth_config(state_dir: Path, **authentication: Any) -> RuntimeConfig:

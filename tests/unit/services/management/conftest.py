@@ -8,7 +8,6 @@ was written.
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from teaclave.rpc.channel import ServiceClient, connect
 from teaclave.rpc.clients.storage import StorageClient
 from teaclave.rpc.errors import RemoteError
 from teaclave.rpc.service import message_class
+from teaclave.services.embedded import free_port as embedded_free_port
 from teaclave.services.launcher import service_identity
 from teaclave.services.management.mock_data import insert_mock_data
 from teaclave.services.storage.service import DATABASE_FILE
@@ -40,9 +40,7 @@ _RESPONSES = {m.name: message_class(m.output_type) for m in TeaclaveManagement.m
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        return int(sock.getsockname()[1])
+    return embedded_free_port()
 
 
 def _start(name: str, config: RuntimeConfig) -> TeeBinder:

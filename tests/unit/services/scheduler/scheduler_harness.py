@@ -6,7 +6,6 @@ queues), a ``SchedulerClient`` with the execution identity plays a fake worker.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ from teaclave.config.build import EXECUTION, MANAGEMENT, SCHEDULER, STORAGE
 from teaclave.config.runtime import RuntimeConfig, default_dict
 from teaclave.rpc.clients.scheduler import SchedulerClient
 from teaclave.rpc.clients.storage import StorageClient
+from teaclave.services.embedded import free_port as embedded_free_port
 from teaclave.services.launcher import service_identity
 from teaclave.types.files import CryptoSchema, FileCrypto, OutputFile
 from teaclave.types.function import Executor, ExecutorType
@@ -31,9 +31,7 @@ USER = "mock_user"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        return int(sock.getsockname()[1])
+    return embedded_free_port()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

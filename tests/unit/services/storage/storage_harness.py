@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,13 +15,12 @@ from teaclave.config.runtime import default_dict
 from teaclave.rpc.apis import TeaclaveStorage
 from teaclave.rpc.channel import ServiceClient, connect
 from teaclave.rpc.clients.storage import StorageClient
+from teaclave.services.embedded import free_port as embedded_free_port
 from teaclave.services.launcher import service_identity
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return embedded_free_port()
 
 
 def storage_config(state_dir: Path, port: int | None = None) -> RuntimeConfig:
