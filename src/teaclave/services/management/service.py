@@ -87,6 +87,7 @@ from teaclave.services.management.convert import (
     task_response,
     unknown_id,
 )
+from teaclave.services.management.locks import KeyedLocks
 from teaclave.services.management.records import (
     CANCEL_QUEUE,
     STAGED_TASK_QUEUE,
@@ -137,7 +138,11 @@ class ManagementService:
 
     records: Records
     audit: AuditLog = field(init=False)
+    # Function and user-index changes take the global lock; task changes lock only their task
+    # (and, to count an invocation, their function's usage record).
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _task_locks: KeyedLocks = field(init=False, default_factory=KeyedLocks)
+    _usage_locks: KeyedLocks = field(init=False, default_factory=KeyedLocks)
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.records)
@@ -502,7 +507,7 @@ class ManagementService:
         task_id = parse_id(request.task_id, TASK_PREFIX, "task_id")
         input_ids = parse_data_maps(request.inputs, INPUT_PREFIX, "inputs")
         output_ids = parse_data_maps(request.outputs, OUTPUT_PREFIX, "outputs")
-        with self._lock:
+        with self._task_locks.hold(task_id.uuid):
             task = self._task(task_id)
             task.require_participant(caller)
             inputs = {
@@ -527,17 +532,23 @@ class ManagementService:
         """Record the caller's approval of a fully assigned task."""
         caller = _caller(ctx)
         task_id = parse_id(request.task_id, TASK_PREFIX, "task_id")
-        with self._lock:
+        with self._task_locks.hold(task_id.uuid):
             task = self._task(task_id)
             task.approve(caller)
             self.records.save_task(task)
         return empty_pb2.Empty()
 
     def invoke_task(self, request: fe.InvokeTaskRequest, ctx: CallContext) -> empty_pb2.Empty:
-        """Stage an approved task for the scheduler (creator only; counts against the quota)."""
+        """Stage an approved task for the scheduler (creator only; counts against the quota).
+
+        The invocation is counted first (under the function's usage lock, so concurrent
+        invocations cannot overrun the quota), then the staged task, the task and the queue
+        entry are written; if those writes fail the count is taken back. A crash in between
+        over-counts by one, never under-counts.
+        """
         caller = _caller(ctx)
         task_id = parse_id(request.task_id, TASK_PREFIX, "task_id")
-        with self._lock:
+        with self._task_locks.hold(task_id.uuid):
             task = self._task(task_id)
             if caller != task.creator:
                 raise PermissionDenied("permission denied: only the task creator may invoke it")
@@ -546,31 +557,40 @@ class ManagementService:
                 raise InvalidArgument(
                     f"invalid function id: {task.function_id} of {task_id} no longer exists"
                 )
+            task.stage(caller)
+            staged = StagedTask.from_task(task, function)
+            self._count_invocation(function)
+            try:
+                self.records.save_staged_task(staged)
+                self.records.save_task(task)
+                self.records.enqueue(STAGED_TASK_QUEUE, staged.to_bytes())
+            except BaseException:
+                self._count_invocation(function, -1)
+                raise
+        return empty_pb2.Empty()
+
+    def _count_invocation(self, function: Function, delta: int = 1) -> None:
+        with self._usage_locks.hold(function.id):
             usage = self.records.usage(function.id)
             if usage is None:
                 raise InvalidArgument(
-                    f"invalid function id: {task.function_id} has no usage record"
+                    f"invalid function id: {function.external_id} has no usage record"
                 )
-            if function.usage_quota is not None and function.usage_quota <= usage.use_numbers:
+            quota = function.usage_quota
+            if delta > 0 and quota is not None and quota <= usage.use_numbers:
                 raise ResourceExhausted(
-                    f"function quota has been used up: {task.function_id} allows "
-                    f"{function.usage_quota} invocations"
+                    f"function quota has been used up: {function.external_id} allows "
+                    f"{quota} invocations"
                 )
-            task.stage(caller)
-            staged = StagedTask.from_task(task, function)
-            self.records.save_staged_task(staged)
-            self.records.save_task(task)
-            usage.use_numbers += 1
+            usage.use_numbers = max(0, usage.use_numbers + delta)
             self.records.save_usage(usage)
-            self.records.enqueue(STAGED_TASK_QUEUE, staged.to_bytes())
-        return empty_pb2.Empty()
 
     def cancel_task(self, request: fe.CancelTaskRequest, ctx: CallContext) -> empty_pb2.Empty:
         """Cancel a task: at once before staging, through the scheduler once staged."""
         caller = _caller(ctx)
         role = _role(ctx)
         task_id = parse_id(request.task_id, TASK_PREFIX, "task_id")
-        with self._lock:
+        with self._task_locks.hold(task_id.uuid):
             task = self._task(task_id)
             if not role.is_platform_admin and caller != task.creator:
                 raise PermissionDenied(
