@@ -39,12 +39,13 @@ class ExecutionContext:
     """What an executor must honour during one run: cancellation and the deadline.
 
     ``cancel`` is set when the task is canceled or its worker is told to stop; ``deadline``
-    is a ``time.monotonic()`` value. Executors that run code they can interrupt (WebAssembly,
+    is a ``time.monotonic()`` value, ``limit_secs`` the configured time limit it came from. Executors that run code they can interrupt (WebAssembly,
     sandboxed processes) must stop promptly when either is reached.
     """
 
     cancel: threading.Event = field(default_factory=threading.Event)
     deadline: float = float("inf")
+    limit_secs: float = float("inf")
 
     def remaining(self) -> float:
         """Seconds left before the deadline (never negative)."""

@@ -136,6 +136,7 @@ class Worker:
         context = ExecutionContext(
             cancel=cancel or threading.Event(),
             deadline=time.monotonic() + self.config.deadline_secs,
+            limit_secs=self.config.deadline_secs,
         )
         with capture_logs(save_log) as lines, execution_context(context):
             summary = executor.execute(

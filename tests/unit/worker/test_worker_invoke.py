@@ -63,12 +63,22 @@ def test_save_log_captures_the_function_log() -> None:
 
 
 def test_unregistered_pair_is_not_available() -> None:
-    worker = Worker.default()
+    worker = Worker()  # nothing registered
     with pytest.raises(WorkerError, match=r"^function not available: \(Python, MesaPy\)$"):
         worker.invoke(function(executor_type=ExecutorType.PYTHON, executor=Executor.MESAPY))
-    # A mismatched pair is refused too, even though both halves exist somewhere.
+    # A mismatched pair is refused by the default worker too, although both halves exist.
     with pytest.raises(WorkerError, match=r"function not available: \(Builtin, MesaPy\)"):
-        worker.invoke(function(executor=Executor.MESAPY))
+        Worker.default().invoke(function(executor=Executor.MESAPY))
+
+
+def test_default_worker_registers_every_executor_pair() -> None:
+    worker = Worker.default()
+    pairs = set(worker.executors) | set(worker.unavailable)
+    assert pairs >= {
+        (ExecutorType.BUILTIN, Executor.BUILTIN),
+        (ExecutorType.WAMR, Executor.WAMR),
+        (ExecutorType.PYTHON, Executor.MESAPY),
+    }
 
 
 def test_executors_are_registered_by_pair() -> None:
