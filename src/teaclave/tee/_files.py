@@ -1,0 +1,58 @@
+"""Private helpers for the ``<state>/tee`` directory: atomic creation and private files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+TEE_DIR = "tee"
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 (fails if it exists)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """PKCS#8 PEM of an unencrypted private key."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_ec_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    """Load a PEM EC private key, naming the file on failure."""
+    key = serialization.load_pem_private_key(path.read_bytes(), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{path}: not an EC private key")
+    return key
+
+
+def ensure_dir(target: Path, populate: Callable[[Path], None]) -> None:
+    """Create ``target`` atomically: ``populate`` fills a temporary sibling that is renamed.
+
+    The loser of a race between processes discards its copy and uses the winner's.
+    """
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}-{os.getpid()}-{os.urandom(4).hex()}"
+    tmp.mkdir(mode=0o700)
+    try:
+        populate(tmp)
+        tmp.rename(target)
+    except OSError:
+        if not target.exists():
+            raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
