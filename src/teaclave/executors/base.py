@@ -39,8 +39,9 @@ class ExecutionContext:
     """What an executor must honour during one run: cancellation and the deadline.
 
     ``cancel`` is set when the task is canceled or its worker is told to stop; ``deadline``
-    is a ``time.monotonic()`` value, ``limit_secs`` the configured time limit it came from. Executors that run code they can interrupt (WebAssembly,
-    sandboxed processes) must stop promptly when either is reached.
+    is a ``time.monotonic()`` value, ``limit_secs`` the configured time limit it came from.
+    Executors that run code they can interrupt (WebAssembly, sandboxed processes) must stop
+    promptly when either is reached.
     """
 
     cancel: threading.Event = field(default_factory=threading.Event)
