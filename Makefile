@@ -29,6 +29,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/crypto_bench.py
+	$(PY) benchmarks/executor_bench.py
 
 proto: $(STAMP)
 	$(PY) scripts/gen_proto.py
