@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks scripts fuzz
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts fuzz
+	$(VENV)/bin/ruff check src tests benchmarks scripts fuzz examples
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts fuzz examples
 	$(VENV)/bin/mypy
 	$(PY) scripts/gen_proto.py --check
 
@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/crypto_bench.py
 	$(PY) benchmarks/executor_bench.py
+	$(PY) benchmarks/attestation_bench.py
 
 proto: $(STAMP)
 	$(PY) scripts/gen_proto.py

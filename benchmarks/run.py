@@ -70,10 +70,16 @@ def bare_grpc_round_trip(state_dir: Path, calls: int) -> list[float]:
 
 
 def _clients(platform: EmbeddedPlatform) -> tuple[FrontendService, str]:
-    auth = AuthenticationService(platform.authentication_address, platform.ca_cert_path).connect()
+    auth = AuthenticationService(
+        platform.authentication_address,
+        platform.attestation_root_path,
+        platform.enclave_info_path,
+    ).connect()
     token = auth.user_login("admin", ADMIN_PASSWORD)
     auth.close()
-    frontend = FrontendService(platform.frontend_address, platform.ca_cert_path).connect()
+    frontend = FrontendService(
+        platform.frontend_address, platform.attestation_root_path, platform.enclave_info_path
+    ).connect()
     frontend.metadata = {"id": "admin", "token": token}
     function_id = frontend.register_function(
         "builtin-echo", "echo", "builtin", arguments=[FunctionArgument("message")]

@@ -25,7 +25,7 @@ def platform_config(state_dir: Path, **overrides: dict[str, object]) -> RuntimeC
     }
     for section, values in overrides.items():
         sections.setdefault(section, {}).update(values)
-    return free_port_config(state_dir, **sections)
+    return free_port_config(state_dir, "127.0.0.1", **sections)
 
 
 @dataclass
@@ -40,7 +40,9 @@ class Platform:
 
     def auth(self) -> AuthenticationService:
         return AuthenticationService(
-            self.platform.authentication_address, self.platform.ca_cert_path
+            self.platform.authentication_address,
+            self.platform.attestation_root_path,
+            self.platform.enclave_info_path,
         ).connect()
 
     def admin_auth(self) -> AuthenticationService:
@@ -51,7 +53,11 @@ class Platform:
     def frontend(self, user: str, password: str = USER_PASSWORD) -> FrontendService:
         with self.auth() as auth:
             token = auth.user_login(user, password)
-        client = FrontendService(self.platform.frontend_address, self.platform.ca_cert_path)
+        client = FrontendService(
+            self.platform.frontend_address,
+            self.platform.attestation_root_path,
+            self.platform.enclave_info_path,
+        )
         client.connect().metadata = {"id": user, "token": token}
         return client
 

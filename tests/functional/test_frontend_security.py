@@ -17,7 +17,11 @@ Factory = Callable[..., FrontendService]
 
 
 def raw_frontend(platform: Platform, metadata: dict[str, str]) -> FrontendService:
-    client = FrontendService(platform.platform.frontend_address, platform.platform.ca_cert_path)
+    client = FrontendService(
+        platform.platform.frontend_address,
+        platform.platform.attestation_root_path,
+        platform.platform.enclave_info_path,
+    )
     client.connect().metadata = metadata
     return client
 

@@ -190,15 +190,21 @@ class Endpoints:
 
     @property
     def ca(self) -> Path:
-        return self.config.state_path / "tls" / "ca_cert.pem"
+        """The evidence root SDK clients trust (the sim root of the state directory)."""
+        return self.config.state_path / "tee" / "sim_root_cert.pem"
+
+    @property
+    def enclave_info(self) -> Path:
+        """The development enclave_info the services provision in the state directory."""
+        return self.config.state_path / "tee" / "enclave_info.toml"
 
     def auth(self, timeout: float = 10.0) -> AuthenticationService:
         target = self.config.api_endpoints["authentication"].target
-        return AuthenticationService(target, self.ca, timeout=timeout).connect()
+        return AuthenticationService(target, self.ca, self.enclave_info, timeout=timeout).connect()
 
     def frontend(self, user: str, token: str, timeout: float = 10.0) -> FrontendService:
         target = self.config.api_endpoints["frontend"].target
-        client = FrontendService(target, self.ca, timeout=timeout).connect()
+        client = FrontendService(target, self.ca, self.enclave_info, timeout=timeout).connect()
         client.metadata = {"id": user, "token": token}
         return client
 
@@ -219,7 +225,7 @@ class Endpoints:
                     pytest.fail(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.output()}")
             client_type, target = pending[0]
             try:
-                with client_type(target, self.ca, timeout=0.5) as client:
+                with client_type(target, self.ca, self.enclave_info, timeout=0.5) as client:
                     client.connect()
                 pending.pop(0)
             except TeaclaveException as exc:  # no CA file yet, or not listening yet

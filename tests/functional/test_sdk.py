@@ -8,7 +8,6 @@ import grpc
 import pytest
 from platform_harness import USER_PASSWORD, Platform
 
-from teaclave.rpc.tls import PlatformCa
 from teaclave.sdk import (
     AuthenticationService,
     FrontendService,
@@ -16,14 +15,21 @@ from teaclave.sdk import (
     TaskStatus,
     TeaclaveException,
 )
+from teaclave.tee import SimPlatform
 
 
 def test_wrong_trust_anchor_is_refused(platform: Platform, tmp_path: Path) -> None:
-    other = PlatformCa.load_or_create(tmp_path / "other")
+    other = SimPlatform(tmp_path / "other")  # another state directory's simulated root
     anchor = tmp_path / "other.pem"
-    anchor.write_bytes(other.cert_pem)
-    client = AuthenticationService(platform.platform.authentication_address, anchor, timeout=1.0)
-    with pytest.raises(TeaclaveException, match="cannot connect"):
+    anchor.write_bytes((tmp_path / "other" / "tee" / "sim_root_cert.pem").read_bytes())
+    assert other.root_der
+    client = AuthenticationService(
+        platform.platform.authentication_address,
+        anchor,
+        platform.platform.enclave_info_path,
+        timeout=1.0,
+    )
+    with pytest.raises(TeaclaveException, match="attestation refused"):
         client.connect()
     with pytest.raises(TeaclaveException):
         client.user_login("admin", "whatever")
@@ -32,13 +38,18 @@ def test_wrong_trust_anchor_is_refused(platform: Platform, tmp_path: Path) -> No
 
 def test_missing_trust_anchor_file(platform: Platform, tmp_path: Path) -> None:
     with pytest.raises(TeaclaveException, match="trust anchor"):
-        FrontendService(platform.platform.frontend_address, tmp_path / "nope.pem")
+        FrontendService(
+            platform.platform.frontend_address,
+            tmp_path / "nope.pem",
+            platform.platform.enclave_info_path,
+        )
 
 
 def test_calls_without_login_are_refused_client_side(platform: Platform) -> None:
     address, anchor = platform.platform.frontend_address, platform.platform.ca_cert_path
+    info = platform.platform.enclave_info_path
     with (
-        FrontendService(address, anchor) as client,
+        FrontendService(address, anchor, info) as client,
         pytest.raises(TeaclaveException, match="log in first"),
     ):
         client.list_functions("x")

@@ -76,20 +76,20 @@ def run_demo(message: str, out: TextIO) -> int:
         with EmbeddedPlatform(config, workers=1) as platform, FileServer(shared) as files:
             say(f"[demo] seven services and one worker up in {time.perf_counter() - started:.2f} s")
             say(f"[demo] the data owners' file server: http://127.0.0.1:{files.port}/")
-            ca = platform.ca_cert_path
+            ca, info = platform.attestation_root_path, platform.enclave_info_path
             tokens: dict[str, str] = {}
-            with AuthenticationService(platform.authentication_address, ca) as auth:
+            with AuthenticationService(platform.authentication_address, ca, info) as auth:
                 auth.connect().user_login("admin", admin_password)
                 for user in ("alice", "bob"):
                     auth.user_register(user, f"{user}-password", "DataOwner", user)
-                with AuthenticationService(platform.authentication_address, ca) as login:
+                with AuthenticationService(platform.authentication_address, ca, info) as login:
                     for user in ("alice", "bob"):
                         tokens[user] = login.user_login(user, f"{user}-password")
                 admin_token = auth.metadata["token"] if auth.metadata else ""
             say("[demo] admin registered data owners alice and bob; both logged in")
 
             def client(user: str, token: str) -> FrontendService:
-                frontend = FrontendService(platform.frontend_address, ca).connect()
+                frontend = FrontendService(platform.frontend_address, ca, info).connect()
                 frontend.metadata = {"id": user, "token": token}
                 return frontend
 

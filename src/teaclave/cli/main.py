@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from teaclave import __version__
+from teaclave.cli.attest import add_arguments as add_attest_arguments
+from teaclave.cli.audit import add_arguments as add_audit_arguments
 from teaclave.cli.files import add_arguments as add_file_arguments
 from teaclave.config.build import SERVICE_NAMES
 
@@ -68,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=6789)
 
+    add_attest_arguments(sub.add_parser("attest", help="verify a service's attested identity"))
+    add_audit_arguments(sub.add_parser("audit", help="auditor keys and enclave_info signatures"))
+
     demo = sub.add_parser("demo", help="start a private platform and run a real task")
     demo.add_argument("--message", default="Hello, Teaclave!", help="what the echo task returns")
     return parser
@@ -116,6 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_files(args, encrypt=args.command == "encrypt")
     if args.command == "serve-files":
         return _serve_files(args)
+    if args.command == "attest":
+        from teaclave.cli.attest import run_attest
+
+        return run_attest(args)
+    if args.command == "audit":
+        from teaclave.cli.audit import run_audit
+
+        return run_audit(args)
     if args.command == "demo":
         from teaclave.cli.demo import run_demo
 

@@ -48,13 +48,37 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class AttestationConfig:
-    """``[attestation]``: Teaclave's keys plus ``platform`` (``sim`` until issue #5)."""
+    """``[attestation]``: Teaclave's keys plus teaclave-py's attestation settings.
+
+    ``platform`` is the TEE services run on (``sim``, ``sgx``, ``tdx``, ``sev-snp``; start-up
+    fails loudly when its device is missing). ``validity_secs`` bounds a certificate's and its
+    evidence's lifetime (renewed at 75 %). ``allow_debug`` accepts debug enclaves (never in
+    production); ``tcb_allow`` lists the accepted TCB statuses; ``collateral`` (files) or
+    ``pccs_url`` provide the collateral for real SGX/TDX quotes.
+    """
 
     algorithm: str = "sgx_epid"
     url: str = "https://api.trustedservices.intel.com:443"
     key: str = "0" * 32
     spid: str = "0" * 32
     platform: str = "sim"
+    validity_secs: float = 3600.0
+    allow_debug: bool = False
+    tcb_allow: tuple[str, ...] = ("UpToDate",)
+    collateral: tuple[str, ...] = ()
+    pccs_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """``[audit]`` (teaclave-py keys): auditor public keys (PEM paths) and the signature quorum.
+
+    With no ``[audit] enclave_info`` a ``sim`` deployment uses the development enclave_info
+    and auditors kept in its state directory (``<state>/tee``).
+    """
+
+    auditor_public_keys: tuple[str, ...] = ()
+    quorum: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +165,7 @@ class RuntimeConfig:
     enclave_info: str = ""
     auditor_signatures: tuple[str, ...] = ()
     attestation: AttestationConfig = field(default_factory=AttestationConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     authentication: AuthenticationConfig = field(default_factory=AuthenticationConfig)
@@ -197,8 +222,14 @@ class RuntimeConfig:
             "audit": {
                 "enclave_info": {"path": self.enclave_info},
                 "auditor_signatures": [{"path": p} for p in self.auditor_signatures],
+                "auditor_public_keys": list(self.audit.auditor_public_keys),
+                "quorum": self.audit.quorum,
             },
-            "attestation": asdict(self.attestation),
+            "attestation": {
+                **asdict(self.attestation),
+                "tcb_allow": list(self.attestation.tcb_allow),
+                "collateral": list(self.attestation.collateral),
+            },
             "scheduler": asdict(self.scheduler),
             "frontend": asdict(self.frontend),
             "authentication": asdict(self.authentication),
@@ -224,6 +255,8 @@ class RuntimeConfig:
         data["audit"]["auditor_signatures"] = [
             {"path": resolve(p)} for p in self.auditor_signatures
         ]
+        data["audit"]["auditor_public_keys"] = [resolve(p) for p in self.audit.auditor_public_keys]
+        data["attestation"]["collateral"] = [resolve(p) for p in self.attestation.collateral]
         data["file_agent"]["file_roots"] = [resolve(p) for p in self.file_agent.file_roots]
         data["file_agent"]["work_dir"] = resolve(self.file_agent.work_dir)
         data["executor"]["cache_dir"] = resolve(self.executor.cache_dir)
@@ -404,6 +437,13 @@ def _parse(raw: Mapping[str, Any]) -> RuntimeConfig:
         key=_string(att, "key", "attestation.", "0" * 32),
         spid=_string(att, "spid", "attestation.", "0" * 32),
         platform=_string(att, "platform", "attestation.", "sim"),
+        validity_secs=_number(att, "validity_secs", "attestation.", 3600.0, 1.0),
+        allow_debug=_bool(att, "allow_debug", "attestation.", False),
+        tcb_allow=_strings(att, "tcb_allow", "attestation.")
+        if "tcb_allow" in att
+        else ("UpToDate",),
+        collateral=_strings(att, "collateral", "attestation."),
+        pccs_url=_string(att, "pccs_url", "attestation.", ""),
     )
     if attestation.algorithm not in ("sgx_epid", "sgx_ecdsa"):
         raise ConfigError("attestation.algorithm: must be sgx_epid or sgx_ecdsa")
@@ -412,10 +452,19 @@ def _parse(raw: Mapping[str, Any]) -> RuntimeConfig:
     for key in ("key", "spid"):
         if len(getattr(attestation, key)) != 32:
             raise ConfigError(f"attestation.{key}: must be exactly 32 characters")
-    if attestation.platform != "sim":
+    if attestation.platform not in ("sim", "sgx", "tdx", "sev-snp"):
         raise ConfigError(
-            f"attestation.platform: {attestation.platform!r} is not available (only 'sim')"
+            f"attestation.platform: {attestation.platform!r} is not sim, sgx, tdx or sev-snp"
         )
+    if not attestation.tcb_allow:
+        raise ConfigError("attestation.tcb_allow: must not be empty")
+    quorum = _number(audit, "quorum", "audit.", 1, 1)
+    if quorum != int(quorum):
+        raise ConfigError("audit.quorum: expected an integer")
+    audit_config = AuditConfig(
+        auditor_public_keys=_strings(audit, "auditor_public_keys", "audit."),
+        quorum=int(quorum),
+    )
     sched = _table(raw, "scheduler", "", required=False)
     scheduler = SchedulerConfig(
         executor_timeout_secs=_number(sched, "executor_timeout_secs", "scheduler.", 30.0, 0.1),
@@ -468,6 +517,7 @@ def _parse(raw: Mapping[str, Any]) -> RuntimeConfig:
         enclave_info=_string(enclave_info, "path", "audit.enclave_info.", ""),
         auditor_signatures=sig_paths,
         attestation=attestation,
+        audit=audit_config,
         scheduler=scheduler,
         frontend=frontend,
         authentication=authentication,

@@ -75,7 +75,9 @@ def serve(
     """Start serving ``instance`` on ``listen_address``; returns the server and bound port.
 
     ``inbound`` given: the endpoint is internal, requires mutual TLS and accepts only clients
-    whose verified identity is in the set. ``inbound`` None: a user-facing API endpoint
+    whose verified identity is in the set (an attesting verifier already refuses the others in
+    the TLS handshake; this per-call check applies to every verifier). ``inbound`` None: a
+    user-facing API endpoint
     (server-authenticated TLS only; users authenticate with id/token metadata).
     """
     spec = service_spec(instance)
@@ -99,7 +101,7 @@ def serve(
             ),
         )
     )
-    creds = verifier.server_credentials(identity, mutual=inbound is not None)
+    creds = verifier.server_credentials(identity, mutual=inbound is not None, inbound=inbound)
     try:
         port = server.add_secure_port(listen_address, creds)
     except RuntimeError as exc:

@@ -1,9 +1,14 @@
 """Transport security: service identities and the one interface that verifies peers.
 
-``PeerVerifier`` is the seam attestation plugs into later: today ``PlatformCaVerifier``
-trusts identities issued by a platform CA kept in the state directory (``tls/``); an attested
-verifier will check evidence in the peer certificate instead. Services and clients only ever
-ask a verifier for credentials and for the identity of a peer.
+``PeerVerifier`` is the seam between services and trust. Services run with
+:class:`teaclave.rpc.attested.AttestedVerifier` (RA-TLS: every certificate carries TEE
+evidence that is verified, then the exact certificate is pinned). ``PlatformCaVerifier``
+trusts identities issued by a CA kept in a state directory (``tls/``); it is the plain-TLS
+baseline of the rpc unit tests and of the benchmarks, never used by a service. Services and
+clients only ever ask a verifier for credentials and for the identity of a peer.
+
+``Identity`` is a protocol (name, certificate, key): ``IssuedIdentity`` (a CA-issued one),
+``teaclave.tee.AttestedIdentity`` and ``teaclave.rpc.attested.RenewingIdentity`` all fit.
 """
 
 from __future__ import annotations
@@ -27,9 +32,28 @@ _IDENTITY_DAYS = 90
 _CA_DAYS = 3650
 
 
+class Identity(Protocol):
+    """A TLS identity: its name (certificate CN/SAN), certificate and private key (PEM)."""
+
+    @property
+    def name(self) -> str:
+        """The service name the certificate carries."""
+        ...
+
+    @property
+    def cert_pem(self) -> bytes:
+        """The certificate (PEM)."""
+        ...
+
+    @property
+    def key_pem(self) -> bytes:
+        """The private key (PEM)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
-class Identity:
-    """A service's TLS identity: its name (certificate CN), certificate and private key (PEM)."""
+class IssuedIdentity:
+    """A CA-issued TLS identity: name (certificate CN), certificate and private key (PEM)."""
 
     name: str
     cert_pem: bytes
@@ -95,7 +119,7 @@ class PlatformCa:
             raise ValueError(f"{tls_dir / CA_KEY_FILE}: not an EC private key")
         return cls(cert, key_obj)
 
-    def issue(self, name: str, hosts: tuple[str, ...] = ()) -> Identity:
+    def issue(self, name: str, hosts: tuple[str, ...] = ()) -> IssuedIdentity:
         """Issue a fresh identity for service ``name`` (server and client use)."""
         key = _new_key()
         now = datetime.datetime.now(datetime.UTC)
@@ -123,7 +147,7 @@ class PlatformCa:
             )
             .sign(self._key, hashes.SHA256())
         )
-        return Identity(name, cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+        return IssuedIdentity(name, cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
 def _build_ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
@@ -164,15 +188,27 @@ def _build_ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
 class PeerVerifier(Protocol):
     """How endpoints prove who they are and learn who their peer is."""
 
-    def server_credentials(self, identity: Identity, mutual: bool) -> grpc.ServerCredentials:
+    def server_credentials(
+        self, identity: Identity, mutual: bool, inbound: frozenset[str] | None = None
+    ) -> grpc.ServerCredentials:
         """Credentials for a server presenting ``identity``.
 
-        With ``mutual`` the client must present an identity the verifier accepts.
+        With ``mutual`` the client must present an identity the verifier accepts; ``inbound``
+        (when given) names the only services whose identities may complete the handshake.
         """
         ...
 
-    def channel_credentials(self, identity: Identity | None) -> grpc.ChannelCredentials:
-        """Credentials for a client, optionally presenting ``identity``."""
+    def channel_credentials(
+        self,
+        identity: Identity | None,
+        target: str | None = None,
+        expected_peer: str | None = None,
+    ) -> grpc.ChannelCredentials:
+        """Credentials for a client of ``expected_peer`` at ``target``, presenting ``identity``.
+
+        An attesting verifier contacts ``target`` to fetch and verify the server certificate
+        (raising ``OSError`` while it is unreachable); a CA verifier ignores both.
+        """
         ...
 
     def channel_options(self, expected_peer: str) -> list[tuple[str, Any]]:
@@ -190,16 +226,26 @@ class PlatformCaVerifier:
     def __init__(self, ca_cert_pem: bytes) -> None:
         self.ca_cert_pem = ca_cert_pem
 
-    def server_credentials(self, identity: Identity, mutual: bool) -> grpc.ServerCredentials:
-        """TLS server credentials; with ``mutual`` the client must show a CA-issued identity."""
+    def server_credentials(
+        self, identity: Identity, mutual: bool, inbound: frozenset[str] | None = None
+    ) -> grpc.ServerCredentials:
+        """TLS server credentials; with ``mutual`` the client must show a CA-issued identity.
+
+        ``inbound`` is enforced per call by ``serve`` (from the certificate CN), not here.
+        """
         return grpc.ssl_server_credentials(
             [(identity.key_pem, identity.cert_pem)],
             root_certificates=self.ca_cert_pem if mutual else None,
             require_client_auth=mutual,
         )
 
-    def channel_credentials(self, identity: Identity | None) -> grpc.ChannelCredentials:
-        """TLS client credentials trusting the platform CA."""
+    def channel_credentials(
+        self,
+        identity: Identity | None,
+        target: str | None = None,
+        expected_peer: str | None = None,
+    ) -> grpc.ChannelCredentials:
+        """TLS client credentials trusting the platform CA (``target``/``expected_peer`` unused)."""
         if identity is None:
             return grpc.ssl_channel_credentials(root_certificates=self.ca_cert_pem)
         return grpc.ssl_channel_credentials(

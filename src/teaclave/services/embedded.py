@@ -1,9 +1,15 @@
 """The embedded platform: all seven services and N execution workers in one process.
 
 This is what ``teaclave up`` and ``teaclave demo`` run, and what the test-suite and the
-benchmarks start. Each service still has its own enclave (``TeeBinder``), its own TLS
-endpoint and its own identity, and services talk only over gRPC, exactly as in a
+benchmarks start. Each service still has its own enclave (``TeeBinder``), its own attested
+TLS endpoint and its own RA-TLS identity, and services talk only over gRPC, exactly as in a
 one-service-per-process deployment.
+
+On start, a ``sim`` platform without ``[audit] enclave_info`` provisions the development audit
+material of its state directory (two dev auditor keys, the sim measurements of all seven
+services, their signatures; see :func:`teaclave.services.launcher.provision_dev_audit`). SDK
+clients trust :attr:`EmbeddedPlatform.attestation_root_path` (the sim root certificate) and
+check the measurements of :attr:`EmbeddedPlatform.enclave_info_path`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from teaclave.config.build import (
     STORAGE,
 )
 from teaclave.config.runtime import default_dict
-from teaclave.rpc.tls import CA_CERT_FILE, PlatformCa
+from teaclave.services.launcher import AuditMaterial, audit_material
+from teaclave.tee import get_platform
+from teaclave.tee.sim_quote import SIM_ROOT_CERT_FILE
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +140,7 @@ class EmbeddedPlatform:
         self.workers = workers
         self._running: list[_Running] = []
         self._lock = threading.Lock()
+        self._audit: AuditMaterial | None = None
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -145,15 +154,46 @@ class EmbeddedPlatform:
         return self.config.api_endpoints["frontend"].target
 
     @property
+    def attestation_root_path(self) -> Path:
+        """The root the SDK trusts for service evidence (``sim``: the simulated root)."""
+        return Path(self.config.state_dir) / "tee" / SIM_ROOT_CERT_FILE
+
+    @property
     def ca_cert_path(self) -> Path:
-        """The platform CA certificate clients trust."""
-        return Path(self.config.state_dir) / "tls" / CA_CERT_FILE
+        """Kept for callers of the pre-attestation API: the same as ``attestation_root_path``."""
+        return self.attestation_root_path
+
+    @property
+    def audit(self) -> AuditMaterial:
+        """The audit material in use (available after :meth:`start`)."""
+        if self._audit is None:
+            raise RuntimeError("audit material: start the platform first")
+        return self._audit
+
+    @property
+    def enclave_info_path(self) -> Path:
+        """The enclave_info the services (and SDK clients) accept."""
+        return self.audit.enclave_info
+
+    @property
+    def auditor_public_key_paths(self) -> tuple[Path, ...]:
+        """The auditors' public keys (PEM) that signed enclave_info."""
+        return self.audit.auditor_keys
+
+    @property
+    def signature_paths(self) -> tuple[Path, ...]:
+        """The auditor signatures over enclave_info."""
+        return self.audit.signatures
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> EmbeddedPlatform:
-        """Start every service in dependency order and wait until each is listening."""
+        """Provision attestation material, start every service in dependency order and wait.
+
+        Fails loudly when the configured TEE platform is missing.
+        """
         Path(self.config.state_dir).mkdir(parents=True, exist_ok=True)
-        PlatformCa.load_or_create(self.config.state_dir)
+        platform = get_platform(self.config.attestation.platform, self.config.state_dir)
+        self._audit = audit_material(self.config, platform)
         try:
             for name in START_ORDER:
                 self._start_one(name, name)

@@ -326,8 +326,10 @@ def test_unknown_internal_endpoint():
         ({"algorithm": "sgx_dcap"}, "attestation.algorithm: must be sgx_epid or sgx_ecdsa"),
         ({"url": "not a url"}, "attestation.url: not a URL"),
         ({"key": 0}, "attestation.key: expected a string, got int"),
-        ({"platform": "sgx"}, "attestation.platform: 'sgx' is not available (only 'sim')"),
-        ({"platform": "tdx"}, "attestation.platform: 'tdx' is not available (only 'sim')"),
+        ({"platform": "sgx1"}, "attestation.platform: 'sgx1' is not sim, sgx, tdx or sev-snp"),
+        ({"platform": "SIM"}, "attestation.platform: 'SIM' is not sim, sgx, tdx or sev-snp"),
+        ({"validity_secs": 0}, "attestation.validity_secs: must be >= 1.0"),
+        ({"tcb_allow": []}, "attestation.tcb_allow: must not be empty"),
     ],
 )
 def test_attestation_errors(attestation: dict[str, Any], message: str):

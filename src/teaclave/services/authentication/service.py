@@ -11,7 +11,7 @@ Divergences from Teaclave 0.6, wire-compatible:
 
 * Passwords are argon2id hashes (rehashed at login when the parameters change), not
   PBKDF2-SHA512; the database is a SQLite file in the state directory.
-* The JWT secret persists in the state directory: tokens survive a restart.
+* The JWT secret persists in the state directory, sealed to this enclave: tokens survive a restart.
 * No built-in ``admin``/``teaclave``: see ``bootstrap``.
 * A DataOwnerManager(x) may UserUpdate only accounts whose current role is DataOwner(x) (Teaclave
   allows any account, which lets a manager take over e.g. a PlatformAdmin account by resetting
@@ -52,6 +52,7 @@ from teaclave.services.authentication.tokens import (
     TokenError,
     TokenSigner,
     load_or_create_secret,
+    secret_sealer,
 )
 from teaclave.services.authentication.user_db import UserDb, UserExists, UserInfo, UserMissing
 from teaclave.services.launcher import Stoppable, service_identity
@@ -348,7 +349,9 @@ def start_service(config: RuntimeConfig, enclave: Enclave) -> Sequence[Stoppable
     try:
         settings = config.authentication
         hasher = PasswordHasher(settings)
-        signer = TokenSigner(load_or_create_secret(state_dir), settings.token_lifetime_secs)
+        sealer = secret_sealer(config.attestation.platform, state_dir)
+        secret = load_or_create_secret(state_dir, sealer)
+        signer = TokenSigner(secret, settings.token_lifetime_secs)
         bootstrap_admin(db, hasher, settings)
         auth = Authenticator(db, hasher, signer)
         identity, verifier = service_identity(config, AUTHENTICATION)

@@ -3,7 +3,8 @@
 Claims are Teaclave's: ``sub`` (user id), ``role`` (role string form at login time), ``iss``
 (``"Teaclave"``) and ``exp`` (integer seconds since the epoch). Unlike Teaclave, whose 512-byte
 secret is regenerated at every start (so every restart logs everybody out), the 64-byte secret
-lives in ``<state_dir>/jwt_secret`` (mode 0600) and tokens survive restarts.
+lives in ``<state_dir>/jwt_secret`` (mode 0600), sealed to the authentication service's enclave
+identity (``teaclave.tee.sealing``), and tokens survive restarts (of the same code).
 """
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ from typing import Any
 
 import jwt
 
+from teaclave.tee.sealing import SEAL_MAGIC, Sealer
+
 log = logging.getLogger(__name__)
 
 ISSUER = "Teaclave"
 ALGORITHM = "HS512"
 SECRET_FILE = "jwt_secret"
 SECRET_LEN = 64
+#: Sealing purpose label and AAD of the sealed secret.
+SECRET_LABEL = "jwt-secret"
+SECRET_AAD = b"teaclave-jwt-secret/v1"
 
 
 class TokenError(Exception):
@@ -40,8 +46,53 @@ class Claims:
     exp: int
 
 
-def load_or_create_secret(state_dir: str | os.PathLike[str]) -> bytes:
+def _write_new(directory: Path, data: bytes) -> Path:
+    """A private (0600), fsynced temporary file in ``directory`` holding ``data``."""
+    tmp = directory / f".{SECRET_FILE}-{os.getpid()}-{os.urandom(4).hex()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _seal_legacy_secret(path: Path, secret: bytes, sealer: Sealer) -> None:
+    """Replace a plaintext (pre-sealing) secret file with the sealed secret, atomically."""
+    tmp = _write_new(path.parent, sealer.seal(secret, SECRET_AAD))
+    try:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.warning(
+        "%s held the JWT secret in clear (written before sealing existed); it is now sealed to "
+        "this enclave identity. Copies of the old file (backups) still hold it in clear: "
+        "rotate it by deleting %s (this logs every user out) if they may have leaked",
+        path,
+        path,
+    )
+
+
+def secret_sealer(platform: str, state_dir: str | os.PathLike[str]) -> Sealer:
+    """The sealer of the JWT secret: ``platform``'s key for the authentication enclave."""
+    from teaclave.config.build import AUTHENTICATION
+    from teaclave.tee.platforms import get_platform
+
+    return Sealer(get_platform(platform, state_dir).sealing_key(AUTHENTICATION, SECRET_LABEL))
+
+
+def load_or_create_secret(state_dir: str | os.PathLike[str], sealer: Sealer | None = None) -> bytes:
     """The signing secret in ``<state_dir>/jwt_secret``, created on first use.
+
+    With a ``sealer`` (what the service uses) the file holds the secret sealed to the enclave
+    identity; a file sealed by other code raises
+    :class:`~teaclave.tee.errors.SealedByDifferentCode` (the code changed), and a plaintext file
+    written before sealing existed is sealed in place (migration; a warning is logged). Without a
+    sealer the file holds the 64 raw bytes (for tools and tests only).
 
     Creation never clobbers an existing secret, even when two processes race: the bytes are
     written to a private temporary file (mode 0600) which is then hard-linked to the final name;
@@ -51,13 +102,9 @@ def load_or_create_secret(state_dir: str | os.PathLike[str]) -> bytes:
     path = directory / SECRET_FILE
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{SECRET_FILE}-{os.getpid()}-{os.urandom(4).hex()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        secret = os.urandom(SECRET_LEN)
+        tmp = _write_new(directory, secret if sealer is None else sealer.seal(secret, SECRET_AAD))
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(os.urandom(SECRET_LEN))
-                fh.flush()
-                os.fsync(fh.fileno())
             with contextlib.suppress(FileExistsError):
                 os.link(tmp, path)
         finally:
@@ -65,9 +112,15 @@ def load_or_create_secret(state_dir: str | os.PathLike[str]) -> bytes:
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         log.warning("%s is readable by other users (mode %o); it should be 0600", path, mode)
-    secret = path.read_bytes()
+    data = path.read_bytes()
+    sealed = data.startswith(SEAL_MAGIC)
+    if sealed and sealer is None:
+        raise ValueError(f"{path}: the secret is sealed; opening it needs the enclave's sealer")
+    secret = sealer.unseal(data, SECRET_AAD) if sealed and sealer is not None else data
     if len(secret) != SECRET_LEN:
         raise ValueError(f"{path}: expected {SECRET_LEN} bytes, found {len(secret)}")
+    if sealer is not None and not sealed:
+        _seal_legacy_secret(path, secret, sealer)
     return secret
 
 

@@ -27,6 +27,8 @@ from teaclave.rpc.apis import TeaclaveStorage
 from teaclave.rpc.server import serve
 from teaclave.services.launcher import Stoppable, service_identity
 from teaclave.storage import KeyValueStore, SqliteStore
+from teaclave.storage.sealed import DATA_KEY_LABEL, KEY_FILE, open_sealed_store
+from teaclave.tee import Sealer, get_platform
 from teaclave.types.errors import InvalidArgument, NotFound, TeaclaveError
 
 DATABASE_FILE = "storage.sqlite"
@@ -179,7 +181,13 @@ class _StoreCloser:
 
 def start_service(config: RuntimeConfig, enclave: Enclave) -> Sequence[Stoppable]:
     """Open the database in the state directory and serve the internal endpoint."""
-    store = SqliteStore(Path(config.state_dir) / DATABASE_FILE)
+    platform = get_platform(config.attestation.platform, config.state_dir)
+    sealer = Sealer(platform.sealing_key(STORAGE, DATA_KEY_LABEL))
+    store = open_sealed_store(
+        SqliteStore(Path(config.state_dir) / DATABASE_FILE),
+        sealer,
+        Path(config.state_dir) / KEY_FILE,
+    )
     service = StorageService(store)
     try:
         identity, verifier = service_identity(config, STORAGE)

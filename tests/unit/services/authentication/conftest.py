@@ -19,7 +19,6 @@ from teaclave.proto import teaclave_authentication_service_pb2 as pb
 from teaclave.rpc.apis import TeaclaveAuthenticationApi
 from teaclave.rpc.channel import ServiceClient, connect
 from teaclave.rpc.clients.authentication import AuthenticationInternalClient
-from teaclave.rpc.tls import PlatformCa, PlatformCaVerifier
 from teaclave.services.embedded import free_port as embedded_free_port
 from teaclave.services.launcher import service_identity
 
@@ -74,10 +73,10 @@ class RunningService:
 
 
 class Api:
-    """A user-facing client of the API endpoint (plain TLS trusting the platform CA)."""
+    """A user-facing client of the API endpoint (one-way attested TLS, no client identity)."""
 
     def __init__(self, config: RuntimeConfig) -> None:
-        verifier = PlatformCaVerifier(PlatformCa.load_or_create(config.state_dir).cert_pem)
+        _, verifier = service_identity(config, FRONTEND)
         target = config.api_endpoints["authentication"].target
         self.channel = connect(target, AUTHENTICATION, verifier, None, timeout=10)
         self.client = ServiceClient(self.channel, TeaclaveAuthenticationApi)

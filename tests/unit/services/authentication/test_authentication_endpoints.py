@@ -51,7 +51,7 @@ def _raw_internal_channel(auth, identity):
     target = auth.config.internal_endpoints["authentication"].target
     return grpc.secure_channel(
         target,
-        verifier.channel_credentials(identity),
+        verifier.channel_credentials(identity, target, AUTHENTICATION),
         options=verifier.channel_options(AUTHENTICATION),
     )
 

@@ -10,7 +10,11 @@ import threading
 import pytest
 
 from teaclave.rpc.errors import RemoteError
-from teaclave.services.authentication.tokens import SECRET_FILE, load_or_create_secret
+from teaclave.services.authentication.tokens import (
+    SECRET_FILE,
+    load_or_create_secret,
+    secret_sealer,
+)
 from teaclave.services.authentication.user_db import UserDb
 from teaclave.storage import SqliteStore
 from teaclave.types.errors import StatusCode
@@ -55,7 +59,7 @@ def test_token_survives_restart(start_auth, tmp_path):
     first = start_auth(admin_password="pw")
     cred = first.new_user("DataOwner", "org")
     secret = (tmp_path / SECRET_FILE).read_bytes()
-    assert len(secret) == 64
+    assert len(load_or_create_secret(tmp_path, secret_sealer("sim", tmp_path))) == 64
     assert stat.S_IMODE(os.stat(tmp_path / SECRET_FILE).st_mode) == 0o600
     first.close()
 

@@ -9,6 +9,7 @@ import pytest
 
 from teaclave.proto import teaclave_authentication_service_pb2 as pb
 from teaclave.rpc.errors import RemoteError
+from teaclave.services.authentication.tokens import load_or_create_secret, secret_sealer
 from teaclave.types.errors import StatusCode
 
 FAILED = "authentication failed"
@@ -16,7 +17,8 @@ PASSWORD = "test_password"
 
 
 def secret_of(auth) -> bytes:
-    return (auth.state_dir / "jwt_secret").read_bytes()
+    """The JWT secret, unsealed the way the service opens it (sim platform)."""
+    return load_or_create_secret(auth.state_dir, secret_sealer("sim", auth.state_dir))
 
 
 def forge(auth, key: bytes | None = None, algorithm: str = "HS512", **claims) -> str:

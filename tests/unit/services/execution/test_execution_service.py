@@ -97,11 +97,12 @@ def test_unknown_function_fails(running: Platform) -> None:
     assert task.result.err is not None and task.result.err.startswith("Function not found.")
 
 
-def test_unavailable_executor_fails(running: Platform) -> None:
-    staged = running.stage(executor=Executor.MESAPY, executor_type=ExecutorType.PYTHON)
+def test_unavailable_executor_pair_fails(running: Platform) -> None:
+    # A builtin function asked to run under the WebAssembly executor: no such pair.
+    staged = running.stage(executor=Executor.WAMR, executor_type=ExecutorType.BUILTIN)
     task = running.wait_status(staged.task_id, TaskStatus.FINISHED, TaskStatus.FAILED)
     assert task.status is TaskStatus.FAILED
-    assert task.result.err == "function not available: (Python, MesaPy)"
+    assert task.result.err == "function not available: (Builtin, WAMicroRuntime)"
 
 
 def test_bad_arguments_fail(running: Platform) -> None:
