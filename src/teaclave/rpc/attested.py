@@ -51,7 +51,6 @@ import datetime
 import functools
 import hashlib
 import logging
-import math
 import os
 import socket
 import ssl
@@ -68,16 +67,13 @@ from cryptography.x509.oid import NameOID
 
 from teaclave.rpc.tls import Identity
 from teaclave.tee import (
-    EVIDENCE_OID,
-    SIM_NOTICE,
     AttestationError,
     AttestedIdentity,
     TeePlatform,
     VerificationPolicy,
+    issue_attested_identity,
     verify_peer_certificate,
 )
-from teaclave.tee._files import key_pem
-from teaclave.tee.ratls import report_data_for_key
 
 __all__ = [
     "IDENTITIES_DIR",
@@ -151,55 +147,12 @@ def fetch_server_certificate(target: str, timeout: float = FETCH_TIMEOUT_SECS) -
 def issue_unique_identity(
     service_name: str, platform: TeePlatform, validity_secs: float, *, now: float | None = None
 ) -> AttestedIdentity:
-    """Like :func:`teaclave.tee.issue_attested_identity`, with a subject unique per certificate.
+    """An RA-TLS identity from :func:`teaclave.tee.issue_attested_identity`.
 
-    A server's client-root set holds several self-signed certificates of one service (two
-    workers, an identity and its renewal); BoringSSL looks trust anchors up by subject name,
-    so certificates sharing ``O=…, CN=<service>`` shadow each other and all but one fail with
-    "self signed certificate". The subject therefore also carries a random ``serialNumber``.
-    Evidence, key binding, SAN (``DNS:<service>``) and extension are exactly the tee
-    library's.
+    Its subject is unique per certificate (a random ``serialNumber``), which the server's
+    client-root set needs: see ``teaclave.tee.ratls.build_ratls_certificate``.
     """
-    if validity_secs <= 0:
-        raise ValueError("validity_secs: must be > 0")
-    issued_at = time.time() if now is None else now
-    key = ec.generate_private_key(ec.SECP256R1())
-    evidence = platform.attest(service_name, report_data_for_key(key.public_key()), now=issued_at)
-    not_before = math.floor(issued_at)
-    not_after = math.floor(issued_at + validity_secs)
-    organization = "teaclave-py RA-TLS" + (f" ({SIM_NOTICE})" if platform.simulated else "")
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-            x509.NameAttribute(NameOID.COMMON_NAME, service_name),
-            x509.NameAttribute(NameOID.SERIAL_NUMBER, os.urandom(16).hex()),
-        ]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .public_key(key.public_key())
-        .not_valid_before(datetime.datetime.fromtimestamp(not_before, datetime.UTC))
-        .not_valid_after(datetime.datetime.fromtimestamp(not_after, datetime.UTC))
-        .serial_number(x509.random_serial_number())
-        .issuer_name(name)
-        .subject_name(name)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(service_name)]), critical=False)
-        .add_extension(x509.UnrecognizedExtension(EVIDENCE_OID, evidence.to_json()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    measurement = platform.measurement(service_name)
-    return AttestedIdentity(
-        name=service_name,
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key_pem(key),
-        cert_der=cert.public_bytes(serialization.Encoding.DER),
-        platform=platform.name,
-        simulated=platform.simulated,
-        mr_enclave=measurement.mr_enclave or measurement.mr_td,
-        mr_signer=measurement.mr_signer,
-        issued_at=issued_at,
-        valid_until=float(not_after),
-    )
+    return issue_attested_identity(service_name, platform, validity_secs=validity_secs, now=now)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -25,6 +25,7 @@ timestamp and the validity period, which sit in the extension inside the signed 
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -88,10 +89,14 @@ def build_ratls_certificate(
         )
     else:
         organization = "teaclave-py RA-TLS" + (f" ({SIM_NOTICE})" if simulated else "")
+        # A random serialNumber makes every subject unique: servers hold several self-signed
+        # certificates of one service as client roots (two workers, an identity and its
+        # renewal), and BoringSSL looks trust anchors up by subject name.
         name = x509.Name(
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
                 x509.NameAttribute(NameOID.COMMON_NAME, service_name),
+                x509.NameAttribute(NameOID.SERIAL_NUMBER, os.urandom(16).hex()),
             ]
         )
         builder = (
