@@ -93,6 +93,10 @@ FETCH_TIMEOUT_SECS = 5.0
 _REFUSAL_CACHE_SECS = 5.0
 
 
+#: How long a server certificate's successful verification is reused (by fingerprint).
+VERDICT_CACHE_SECS = 60.0
+
+
 class PeerRefused(RuntimeError):
     """The peer's certificate did not verify (the message names what failed)."""
 
@@ -333,6 +337,7 @@ class AttestedVerifier:
         self._peers: dict[str, str] = {}  # client certificate fingerprint → service name
         self._pem_fps: dict[bytes, str] = {}  # client PEM as grpc shows it → fingerprint
         self._never = _unusable_anchor()
+        self._server_verdicts: dict[tuple[str, str], tuple[str, float]] = {}
 
     # ------------------------------------------------------------------ verification
     def verify_server(self, target: str, expected_peer: str) -> tuple[bytes, str]:
@@ -341,10 +346,23 @@ class AttestedVerifier:
         Raises ``OSError`` when unreachable and :class:`PeerRefused` when it does not verify.
         """
         der = fetch_server_certificate(target, self.fetch_timeout)
+        key = (fingerprint(der), expected_peer)
+        now = time.time()
+        with self._lock:
+            cached = self._server_verdicts.get(key)
+        if cached is not None and cached[1] > now:
+            return _der_to_pem(der), cached[0]
         try:
             verified = verify_peer_certificate(der, expected_peer, self.policy)
         except AttestationError as exc:
             raise PeerRefused(f"{expected_peer} at {target}: attestation refused: {exc}") from None
+        # The same certificate verifies the same way until it expires; re-verify at least
+        # every VERDICT_CACHE_SECS so policy changes and evidence ageing take effect.
+        with self._lock:
+            if len(self._server_verdicts) > 1024:
+                self._server_verdicts.clear()
+            until = min(verified.valid_until, now + VERDICT_CACHE_SECS)
+            self._server_verdicts[key] = (str(verified), until)
         return _der_to_pem(der), str(verified)
 
     def verify_client(self, der: bytes, inbound: frozenset[str]) -> tuple[str, float] | None:
