@@ -401,3 +401,33 @@ def test_a_missing_tee_device_fails_start_up_loudly(tmp_path: Path, name: str) -
         EmbeddedPlatform(config, workers=0).start()
     with pytest.raises(PlatformUnavailable):
         service_identity(config, STORAGE)
+
+
+def test_server_verdicts_are_reused_only_for_the_same_certificate_and_expected_service(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeated connection skips re-verifying an identical certificate; a refusal is not
+    remembered as a success and another expected service is verified afresh."""
+    from teaclave.rpc import attested
+
+    config = platform.config
+    _, verifier = service_identity(config, FRONTEND)
+    assert isinstance(verifier, attested.AttestedVerifier)
+    calls: list[object] = []
+    real = attested.verify_peer_certificate
+
+    def counting(*args: object, **kwargs: object) -> object:
+        if isinstance(args[1], str):  # server checks; registry checks pass sets of services
+            calls.append(args[1])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(attested, "verify_peer_certificate", counting)
+    target = config.internal_endpoints["management"].target
+    first = verifier.verify_server(target, MANAGEMENT)
+    second = verifier.verify_server(target, MANAGEMENT)
+    assert first == second
+    assert calls == [MANAGEMENT]
+    for _ in range(2):
+        with pytest.raises(attested.PeerRefused):
+            verifier.verify_server(target, STORAGE)
+    assert calls == [MANAGEMENT, STORAGE, STORAGE]
