@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -15,6 +16,24 @@ if TYPE_CHECKING:
     from teaclave.types.function import Executor as ExecutorName
     from teaclave.types.function import ExecutorType
     from teaclave.worker.runtime import Runtime
+
+
+def payload_argv(arguments: Mapping[str, Any]) -> list[str]:
+    """A payload's argv (spec §2.9): ``[k1, v1, k2, v2, ...]`` with keys sorted.
+
+    String values are passed raw, other values as compact JSON text. Shared by the Python and
+    WebAssembly executors.
+    """
+    argv: list[str] = []
+    for key in sorted(arguments):
+        value = arguments[key]
+        argv.append(key)
+        argv.append(
+            value
+            if isinstance(value, str)
+            else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        )
+    return argv
 
 
 class ExecutionError(Exception):

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import logging
 import marshal
 import math
@@ -55,7 +54,7 @@ import sysconfig
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -64,6 +63,7 @@ from teaclave.executors.base import (
     ExecutionContext,
     ExecutionError,
     current_context,
+    payload_argv,
     register_executor,
 )
 from teaclave.executors.sandbox import child, landlock, protocol, seccomp_filter
@@ -109,16 +109,8 @@ class SandboxUnavailable(ExecutionError):
     """The machine cannot provide the native Python sandbox (the message says what is missing)."""
 
 
-def flatten_arguments(arguments: Mapping[str, Any]) -> list[str]:
-    """Teaclave's argv (§2.9): ``[k1, v1, k2, v2, ...]``, keys sorted, non-strings as JSON."""
-    argv: list[str] = []
-    for key in sorted(arguments):
-        value = arguments[key]
-        argv.append(key)
-        if not isinstance(value, str):
-            value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        argv.append(value)
-    return argv
+#: Teaclave's argv flattening (shared: ``teaclave.executors.base.payload_argv``).
+flatten_arguments = payload_argv
 
 
 _CACHE_LOCK = threading.Lock()

@@ -69,7 +69,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.resources
-import json
 import logging
 import marshal
 import math
@@ -93,6 +92,7 @@ from teaclave.executors.base import (
     ExecutionContext,
     ExecutionError,
     current_context,
+    payload_argv,
     register_executor,
 )
 from teaclave.functions import function_logger
@@ -119,17 +119,8 @@ _COPY_CHUNK = 1 << 20
 
 
 # --------------------------------------------------------------------------- arguments
-def flatten_arguments(arguments: Mapping[str, Any]) -> list[str]:
-    """Spec §2.9 argv: ``[k1, v1, ...]``, keys sorted; strings raw, other values as JSON text."""
-    argv: list[str] = []
-    for key in sorted(arguments):
-        value = arguments[key]
-        argv.append(key)
-        if isinstance(value, str):
-            argv.append(value)
-        else:
-            argv.append(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
-    return argv
+#: Teaclave's argv flattening (shared: ``teaclave.executors.base.payload_argv``).
+flatten_arguments = payload_argv
 
 
 # --------------------------------------------------------------------------- interpreter

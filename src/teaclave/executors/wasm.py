@@ -59,6 +59,7 @@ from teaclave.executors.base import (
     ExecutionContext,
     ExecutionError,
     current_context,
+    payload_argv,
     register_executor,
 )
 from teaclave.executors.wasm_host import (
@@ -160,20 +161,6 @@ def engine_fingerprint(settings: Mapping[str, Any]) -> str:
         "settings": dict(settings),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def payload_argv(arguments: Mapping[str, Any]) -> list[str]:
-    """The argv of a payload: ``[k1, v1, k2, v2, ...]``, keys sorted; non-strings as JSON text."""
-    argv: list[str] = []
-    for key in sorted(arguments):
-        value = arguments[key]
-        argv.append(key)
-        argv.append(
-            value
-            if isinstance(value, str)
-            else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        )
-    return argv
 
 
 def _cause(error: Exception) -> str:
