@@ -26,6 +26,7 @@ from test_processes import (  # the launcher fixture is shared from there
 from teaclave.crypto.protected_fs import ProtectedFileWriter
 from teaclave.sdk import (
     DataMap,
+    FrontendService,
     FunctionArgument,
     FunctionInput,
     FunctionOutput,
@@ -100,6 +101,57 @@ def holding(tmp_path: Path) -> Iterator[tuple[HoldingServer, dict[str, bytes]]]:
     server.close()
 
 
+def start_platform(
+    runner: Launcher, tmp_path: Path, server: HoldingServer, max_attempts: int | None = None
+) -> tuple[Path, Endpoints]:
+    """``teaclave up --workers 0`` allowed to reach ``server``; returns (config, endpoints)."""
+    config = write_config(tmp_path)
+    with config.open("a") as fh:
+        fh.write(f'\n[file_agent]\nallowed_hosts = ["127.0.0.1:{server.port}"]\n')
+    if max_attempts is not None:
+        text = config.read_text()
+        config.write_text(
+            text.replace("[scheduler]\n", f"[scheduler]\nmax_attempts = {max_attempts}\n")
+        )
+    up = runner.up(config, "--workers", "0")
+    endpoints = Endpoints.of(config)
+    endpoints.wait_ready(up)
+    return config, endpoints
+
+
+def invoke_psi_task(client: FrontendService, server: HoldingServer, cmacs: dict[str, bytes]) -> str:
+    """Register, assign and invoke a PSI task on the server's a.enc and b.enc; its task id."""
+    function_id = client.register_function(
+        "builtin-ordered-set-intersect",
+        "psi",
+        "builtin",
+        arguments=[FunctionArgument("order")],
+        inputs=[FunctionInput("input_data1", ""), FunctionInput("input_data2", "")],
+        outputs=[FunctionOutput("output_result1", ""), FunctionOutput("output_result2", "")],
+    )
+    owners = ["admin"]
+    task_id = client.create_task(
+        function_id,
+        {"order": "ascending"},
+        "builtin",
+        inputs_ownership=[OwnerList(n, owners) for n in ("input_data1", "input_data2")],
+        outputs_ownership=[OwnerList(n, owners) for n in ("output_result1", "output_result2")],
+    )
+    inputs, outputs = [], []
+    for index, name in enumerate(("a.enc", "b.enc"), 1):
+        input_id = client.register_input_file(
+            server.url(name), "teaclave-file-128", bytes(16), b"", cmacs[name]
+        )
+        output_id = client.register_output_file(
+            server.url(f"out{index}.enc"), "teaclave-file-128", bytes(16), b""
+        )
+        inputs.append(DataMap(f"input_data{index}", input_id))
+        outputs.append(DataMap(f"output_result{index}", output_id))
+    client.assign_data_to_task(task_id, inputs, outputs)
+    client.invoke_task(task_id)
+    return task_id
+
+
 @pytest.mark.slow
 def test_kill_9_worker_mid_task_is_retried_on_another_worker(
     launcher: Launcher,  # noqa: F811
@@ -107,43 +159,11 @@ def test_kill_9_worker_mid_task_is_retried_on_another_worker(
     holding: tuple[HoldingServer, dict[str, bytes]],
 ) -> None:
     server, cmacs = holding
-    config = write_config(tmp_path)
-    with config.open("a") as fh:
-        fh.write(f'\n[file_agent]\nallowed_hosts = ["127.0.0.1:{server.port}"]\n')
-    up = launcher.up(config, "--workers", "0")
-    endpoints = Endpoints.of(config)
-    endpoints.wait_ready(up)
+    config, endpoints = start_platform(launcher, tmp_path, server)
     first_worker = launcher.start("worker-1", "service", "execution", "--config", str(config))
     token = endpoints.login("admin", ADMIN_PASSWORD)
     with endpoints.frontend("admin", token) as client:
-        function_id = client.register_function(
-            "builtin-ordered-set-intersect",
-            "psi",
-            "builtin",
-            arguments=[FunctionArgument("order")],
-            inputs=[FunctionInput("input_data1", ""), FunctionInput("input_data2", "")],
-            outputs=[FunctionOutput("output_result1", ""), FunctionOutput("output_result2", "")],
-        )
-        owners = ["admin"]
-        task_id = client.create_task(
-            function_id,
-            {"order": "ascending"},
-            "builtin",
-            inputs_ownership=[OwnerList(n, owners) for n in ("input_data1", "input_data2")],
-            outputs_ownership=[OwnerList(n, owners) for n in ("output_result1", "output_result2")],
-        )
-        inputs, outputs = [], []
-        for index, name in enumerate(("a.enc", "b.enc"), 1):
-            input_id = client.register_input_file(
-                server.url(name), "teaclave-file-128", bytes(16), b"", cmacs[name]
-            )
-            output_id = client.register_output_file(
-                server.url(f"out{index}.enc"), "teaclave-file-128", bytes(16), b""
-            )
-            inputs.append(DataMap(f"input_data{index}", input_id))
-            outputs.append(DataMap(f"output_result{index}", output_id))
-        client.assign_data_to_task(task_id, inputs, outputs)
-        client.invoke_task(task_id)
+        task_id = invoke_psi_task(client, server, cmacs)
         assert server.requested.wait(20), first_worker.output()
         assert client.get_task(task_id)["status"] == TaskStatus.Running
         first_worker.kill_group()
@@ -162,54 +182,11 @@ def test_task_fails_with_reason_when_every_attempt_loses_its_worker(
     holding: tuple[HoldingServer, dict[str, bytes]],
 ) -> None:
     server, cmacs = holding
-    config = write_config(tmp_path)
-    with config.open("a") as fh:
-        fh.write(f'\n[file_agent]\nallowed_hosts = ["127.0.0.1:{server.port}"]\n')
-    text = config.read_text().replace("[scheduler]\n", "[scheduler]\nmax_attempts = 1\n")
-    config.write_text(text)
-    up = launcher.up(config, "--workers", "0")
-    endpoints = Endpoints.of(config)
-    endpoints.wait_ready(up)
+    config, endpoints = start_platform(launcher, tmp_path, server, max_attempts=1)
     worker = launcher.start("worker", "service", "execution", "--config", str(config))
     token = endpoints.login("admin", ADMIN_PASSWORD)
     with endpoints.frontend("admin", token) as client:
-        function_id = client.register_function(
-            "builtin-ordered-set-intersect",
-            "psi",
-            "builtin",
-            arguments=[FunctionArgument("order")],
-            inputs=[FunctionInput("input_data1", ""), FunctionInput("input_data2", "")],
-            outputs=[FunctionOutput("output_result1", ""), FunctionOutput("output_result2", "")],
-        )
-        task_id = client.create_task(
-            function_id,
-            {"order": "ascending"},
-            "builtin",
-            inputs_ownership=[OwnerList(n, ["admin"]) for n in ("input_data1", "input_data2")],
-            outputs_ownership=[
-                OwnerList(n, ["admin"]) for n in ("output_result1", "output_result2")
-            ],
-        )
-        inputs, outputs = [], []
-        for index, name in enumerate(("a.enc", "b.enc"), 1):
-            inputs.append(
-                DataMap(
-                    f"input_data{index}",
-                    client.register_input_file(
-                        server.url(name), "teaclave-file-128", bytes(16), b"", cmacs[name]
-                    ),
-                )
-            )
-            outputs.append(
-                DataMap(
-                    f"output_result{index}",
-                    client.register_output_file(
-                        server.url(f"out{index}.enc"), "teaclave-file-128", bytes(16), b""
-                    ),
-                )
-            )
-        client.assign_data_to_task(task_id, inputs, outputs)
-        client.invoke_task(task_id)
+        task_id = invoke_psi_task(client, server, cmacs)
         assert server.requested.wait(20), worker.output()
         worker.kill_group()
         task = client.wait_task(task_id, timeout=60)
