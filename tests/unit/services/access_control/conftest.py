@@ -12,12 +12,8 @@ from teaclave.binder import ECallCommand, StartServiceInput, StartServiceOutput,
 from teaclave.config.build import ACCESS_CONTROL, FRONTEND
 from teaclave.config.runtime import RuntimeConfig, default_dict
 from teaclave.rpc.clients.access_control import AccessControlClient
-from teaclave.services.embedded import free_port as embedded_free_port
+from teaclave.services.embedded import free_port
 from teaclave.services.launcher import service_identity
-
-
-def free_port() -> int:
-    return embedded_free_port()
 
 
 class AccessControlPlatform:

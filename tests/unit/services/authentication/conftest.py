@@ -19,16 +19,12 @@ from teaclave.proto import teaclave_authentication_service_pb2 as pb
 from teaclave.rpc.apis import TeaclaveAuthenticationApi
 from teaclave.rpc.channel import ServiceClient, connect
 from teaclave.rpc.clients.authentication import AuthenticationInternalClient
-from teaclave.services.embedded import free_port as embedded_free_port
+from teaclave.services.embedded import free_port
 from teaclave.services.launcher import service_identity
 
 ADMIN_PASSWORD = "unit-admin-password"
 PASSWORD = "test_password"
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
-
-
-def free_port() -> int:
-    return embedded_free_port()
 
 
 def auth_config(state_dir: Path, **authentication: Any) -> RuntimeConfig:

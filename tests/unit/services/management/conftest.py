@@ -28,7 +28,7 @@ from teaclave.rpc.channel import ServiceClient, connect
 from teaclave.rpc.clients.storage import StorageClient
 from teaclave.rpc.errors import RemoteError
 from teaclave.rpc.service import message_class
-from teaclave.services.embedded import free_port as embedded_free_port
+from teaclave.services.embedded import free_port
 from teaclave.services.launcher import service_identity
 from teaclave.services.management.mock_data import insert_mock_data
 from teaclave.services.storage.service import DATABASE_FILE
@@ -37,10 +37,6 @@ from teaclave.types.errors import StatusCode
 ADMIN = "PlatformAdmin"
 
 _RESPONSES = {m.name: message_class(m.output_type) for m in TeaclaveManagement.methods}
-
-
-def free_port() -> int:
-    return embedded_free_port()
 
 
 def _start(name: str, config: RuntimeConfig) -> TeeBinder:

@@ -20,7 +20,7 @@ from teaclave.config.build import EXECUTION, MANAGEMENT, SCHEDULER, STORAGE
 from teaclave.config.runtime import RuntimeConfig, default_dict
 from teaclave.rpc.clients.scheduler import SchedulerClient
 from teaclave.rpc.clients.storage import StorageClient
-from teaclave.services.embedded import free_port as embedded_free_port
+from teaclave.services.embedded import free_port
 from teaclave.services.launcher import service_identity
 from teaclave.types.files import CryptoSchema, FileCrypto, OutputFile
 from teaclave.types.function import Executor, ExecutorType
@@ -28,10 +28,6 @@ from teaclave.types.ids import FUNCTION_PREFIX, ExternalId
 from teaclave.types.task import StagedOutput, StagedTask, TaskState, TaskStatus
 
 USER = "mock_user"
-
-
-def free_port() -> int:
-    return embedded_free_port()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

@@ -15,12 +15,8 @@ from teaclave.config.runtime import default_dict
 from teaclave.rpc.apis import TeaclaveStorage
 from teaclave.rpc.channel import ServiceClient, connect
 from teaclave.rpc.clients.storage import StorageClient
-from teaclave.services.embedded import free_port as embedded_free_port
+from teaclave.services.embedded import free_port
 from teaclave.services.launcher import service_identity
-
-
-def free_port() -> int:
-    return embedded_free_port()
 
 
 def storage_config(state_dir: Path, port: int | None = None) -> RuntimeConfig:
