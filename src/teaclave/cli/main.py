@@ -73,8 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_attest_arguments(sub.add_parser("attest", help="verify a service's attested identity"))
     add_audit_arguments(sub.add_parser("audit", help="auditor keys and enclave_info signatures"))
 
-    demo = sub.add_parser("demo", help="start a private platform and run a real task")
-    demo.add_argument("--message", default="Hello, Teaclave!", help="what the echo task returns")
+    demo = sub.add_parser(
+        "demo", help="start a private platform and run a two-party private set intersection"
+    )
+    demo.add_argument(
+        "--message", default="Hello, Teaclave!", help="what the warm-up echo task returns"
+    )
     return parser
 
 
