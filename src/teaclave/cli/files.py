@@ -23,7 +23,7 @@ from teaclave.crypto.errors import CryptoError
 from teaclave.crypto.protected_fs import ProtectedFileReader, ProtectedFileWriter, root_tag
 
 SCHEMES = {"aes-gcm-128": 16, "aes-gcm-256": 32, "teaclave-file-128": 16}
-CHUNK = 1 << 20
+CHUNK = 4 << 20  # whole teaclave-file-128 MHT groups, so its threads have work
 PROGRESS_THRESHOLD = 16 << 20
 
 

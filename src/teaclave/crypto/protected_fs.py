@@ -19,6 +19,8 @@ import io
 import os
 import tempfile
 from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,7 @@ from .protected_fs_layout import (
     parse_header,
     unpack_metadata,
 )
+from .protected_fs_nodes import decrypt_nodes, encrypt_nodes, run_parallel, scratch
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -66,7 +69,7 @@ _KEY_SIZE = 16
 _SLOT = NODE_SIZE + _TAG
 _MHT_DATA_PART = DATA_NODES_PER_MHT * _ENTRY  # 3072: the data-node entries of an MHT node
 _MHT_CACHE = 8
-_COPY_CHUNK = 1 << 20
+_COPY_CHUNK = 4 << 20  # whole MHT groups for the writer's and reader's threads
 
 StrPath = str | os.PathLike[str]
 
@@ -90,41 +93,23 @@ def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> N
         offset += written
 
 
+def _write_group_nodes(fd: int, group: int, ciphertext: memoryview) -> None:
+    """Write the 96 data nodes of MHT group ``group``.
+
+    Their blocks and those of the group's MHT node are allocated first in one extent
+    (``posix_fallocate``): on ext4 that makes the page-cache writes about 25 % cheaper than
+    allocating block by block, and a full disk fails here, before any write.
+    """
+    start = mht_physical(group) * NODE_SIZE
+    os.posix_fallocate(fd, start, (DATA_NODES_PER_MHT + 1) * NODE_SIZE)
+    _pwrite_all(fd, ciphertext, start + NODE_SIZE)
+
+
 def _pread_exact(fd: int, size: int, offset: int, what: str) -> bytes:
     data = os.pread(fd, size, offset)
     if len(data) != size:
         raise FormatError(f"{what}: file ended early (it changed while being read?)")
     return data
-
-
-class _NodeSlots:
-    """A buffer of 96 ``ciphertext(4096) ‖ tag(16)`` slots with ready-made views.
-
-    ``slots[i]`` is the 4112-byte AEAD message of node i (what ``encrypt_into`` writes and
-    ``decrypt_into`` reads), ``cts[i]`` its ciphertext (for vectored file I/O) and ``tags[i]``
-    its tag, so the per-node loops do no slicing arithmetic.
-    """
-
-    def __init__(self) -> None:
-        view = memoryview(bytearray(DATA_NODES_PER_MHT * _SLOT))
-        starts = range(0, DATA_NODES_PER_MHT * _SLOT, _SLOT)
-        self.slots = [view[s : s + _SLOT] for s in starts]
-        self.cts = [view[s : s + NODE_SIZE] for s in starts]
-        self.tags = [view[s + NODE_SIZE : s + _SLOT] for s in starts]
-
-
-def _pwritev_all(fd: int, views: list[memoryview], offset: int, total: int) -> None:
-    """Write ``views`` (``total`` bytes) back to back at ``offset`` (one syscall, usually)."""
-    written = os.pwritev(fd, views, offset)
-    if written == total:
-        return
-    for view in views:
-        if written >= len(view):
-            written -= len(view)
-        else:
-            _pwrite_all(fd, view[written:], offset + written)
-            written = 0
-        offset += len(view)
 
 
 class ProtectedFileWriter:
@@ -160,9 +145,8 @@ class ProtectedFileWriter:
         self._size = 0
         self._node = bytearray(NODE_SIZE)
         self._node_fill = 0
-        self._group = _NodeSlots()
+        self._group_ct = memoryview(bytearray(DATA_NODES_PER_MHT * NODE_SIZE))
         self._data_count = 0
-        self._group_start = 0
         self._mht = bytearray(NODE_SIZE)
         self._spill_key = AESGCM(AESGCM.generate_key(128))
         self._tag: bytes | None = None
@@ -298,46 +282,68 @@ class ProtectedFileWriter:
     # -- internals ----------------------------------------------------------------------------
 
     def _encrypt_nodes(self, view: memoryview) -> None:
-        """Encrypt whole 4096-byte plaintext nodes from ``view`` into the staging group."""
-        slots = self._group.slots
-        tags = self._group.tags
-        aesgcm = AESGCM
-        iv = ZERO_IV
+        """Encrypt the whole 4096-byte plaintext nodes of ``view``.
+
+        Every MHT group that ``view`` completes is written to the file, several groups in
+        parallel threads (:func:`~.protected_fs_nodes.run_parallel`); the nodes of a group that
+        stays incomplete are staged in memory. A failure aborts the writer.
+        """
+        jobs: list[Callable[[], None]] = []
+        tail: tuple[int, memoryview] | None = None
         offset = 0
         total = len(view)
         while offset < total:
             first = self._data_count % DATA_NODES_PER_MHT
+            group = self._data_count // DATA_NODES_PER_MHT
             count = min((total - offset) // NODE_SIZE, DATA_NODES_PER_MHT - first)
-            end = first + count
-            keys = os.urandom(_KEY_SIZE * count)
-            node_keys = [keys[k : k + _KEY_SIZE] for k in range(0, len(keys), _KEY_SIZE)]
-            starts = range(offset, offset + count * NODE_SIZE, NODE_SIZE)
-            for key, start, slot in zip(node_keys, starts, slots[first:end], strict=True):
-                aesgcm(key).encrypt_into(iv, view[start : start + NODE_SIZE], None, slot)
-            self._mht[first * _ENTRY : end * _ENTRY] = b"".join(
-                [key + tag for key, tag in zip(node_keys, tags[first:end], strict=True)]
-            )
+            plain = view[offset : offset + count * NODE_SIZE]
+            if first + count < DATA_NODES_PER_MHT:
+                tail = (first, plain)  # reuses the staging buffers: runs after the jobs
+            elif first:
+                jobs.append(partial(self._complete_group, group, first, plain))
+            else:
+                jobs.append(partial(self._write_group, group, plain))
             offset += count * NODE_SIZE
             self._data_count += count
-            if end == DATA_NODES_PER_MHT:
-                self._flush_group()
-                self._spill_mht((self._data_count - 1) // DATA_NODES_PER_MHT)
+        try:
+            run_parallel(jobs)
+            if tail is not None:
+                self._stage_nodes(*tail)
+        except BaseException:
+            self.abort()
+            raise
 
-    def _flush_group(self) -> None:
-        """Write the staged ciphertext of the current group's data nodes."""
-        staged = self._data_count - self._group_start
-        if staged:
-            offset = data_node_physical(self._group_start) * NODE_SIZE
-            _pwritev_all(self._fd, self._group.cts[:staged], offset, staged * NODE_SIZE)
-        self._group_start = self._data_count
+    def _stage_nodes(self, first: int, plain: memoryview) -> None:
+        """Encrypt nodes ``first``.. of the current group into the staging buffers."""
+        count = len(plain) // NODE_SIZE
+        encrypt_nodes(
+            os.urandom(_KEY_SIZE * count),
+            plain,
+            self._group_ct[first * NODE_SIZE : (first + count) * NODE_SIZE],
+            memoryview(self._mht)[first * _ENTRY : (first + count) * _ENTRY],
+        )
 
-    def _spill_mht(self, level_index: int) -> None:
-        """Seal a complete MHT node's data entries into its slot and start a fresh MHT node."""
+    def _complete_group(self, group: int, first: int, plain: memoryview) -> None:
+        """Encrypt the last nodes of the staged group, write all of it and seal its MHT."""
+        self._stage_nodes(first, plain)
+        _write_group_nodes(self._fd, group, self._group_ct)
+        self._spill_mht(group, self._mht)
+        self._mht = bytearray(NODE_SIZE)
+
+    def _write_group(self, group: int, plain: memoryview) -> None:
+        """Encrypt and write a whole group of 96 nodes (thread-safe) and seal its MHT."""
+        ciphertext = scratch(DATA_NODES_PER_MHT * NODE_SIZE)
+        mht = bytearray(NODE_SIZE)
+        encrypt_nodes(os.urandom(_KEY_SIZE * DATA_NODES_PER_MHT), plain, ciphertext, mht)
+        _write_group_nodes(self._fd, group, ciphertext)
+        self._spill_mht(group, mht)
+
+    def _spill_mht(self, level_index: int, mht: bytearray) -> None:
+        """Seal a complete MHT node's data entries into its slot in the file."""
         sealed = self._spill_key.encrypt(
-            level_index.to_bytes(12, "little"), bytes(self._mht[:_MHT_DATA_PART]), None
+            level_index.to_bytes(12, "little"), bytes(mht[:_MHT_DATA_PART]), None
         )
         _pwrite_all(self._fd, sealed, mht_physical(level_index) * NODE_SIZE)
-        self._mht = bytearray(NODE_SIZE)
 
     def _unspill_mht(self, level_index: int) -> bytearray:
         """Read back the data entries sealed by :meth:`_spill_mht` into a fresh MHT node."""
@@ -360,7 +366,10 @@ class ProtectedFileWriter:
             self._node[self._node_fill :] = bytes(NODE_SIZE - self._node_fill)
             self._encrypt_nodes(memoryview(self._node))
             self._node_fill = 0
-        self._flush_group()
+        staged = self._data_count % DATA_NODES_PER_MHT
+        if staged:
+            start = data_node_physical(self._data_count - staged) * NODE_SIZE
+            _pwrite_all(self._fd, self._group_ct[: staged * NODE_SIZE], start)
         data_nodes = self._data_count
         root_key = root_tag = bytes(16)
         if data_nodes:
@@ -440,7 +449,6 @@ class ProtectedFileReader(io.BufferedIOBase):
         self._root: bytes | None = None
         self._node_index = -1
         self._node_plain = b""
-        self._scratch: _NodeSlots | None = None
         self._one = memoryview(bytearray(_SLOT))
 
     def _open(self, key: bytes, expected_tag: bytes | None, expected_name: bytes) -> None:
@@ -558,6 +566,8 @@ class ProtectedFileReader(io.BufferedIOBase):
         self._check_open()
         view = memoryview(buffer).cast("B")
         count = min(len(view), max(0, self._size - self._pos))
+        pieces: list[tuple[int, int, memoryview]] = []  # (data node, offset in it, dest)
+        has_run = False
         done = 0
         while done < count:
             pos = self._pos + done
@@ -569,14 +579,17 @@ class ProtectedFileReader(io.BufferedIOBase):
             index, offset = divmod(pos - META_DATA_SIZE, NODE_SIZE)
             if offset == 0 and count - done >= NODE_SIZE and index != self._node_index:
                 group_end = (index // DATA_NODES_PER_MHT + 1) * DATA_NODES_PER_MHT
-                run = min((count - done) // NODE_SIZE, group_end - index)
-                self._decrypt_run(index, run, view[done : done + run * NODE_SIZE])
-                done += run * NODE_SIZE
-                continue
-            plain = self._data_node(index)
-            take = min(count - done, NODE_SIZE - offset)
-            view[done : done + take] = plain[offset : offset + take]
+                take = min((count - done) // NODE_SIZE, group_end - index) * NODE_SIZE
+                has_run = True
+            else:
+                take = min(count - done, NODE_SIZE - offset)
+            pieces.append((index, offset, view[done : done + take]))
             done += take
+        if has_run:
+            run_parallel([self._piece_job(*piece) for piece in pieces])
+        else:  # small reads: one node at a time through the single-node cache
+            for index, offset, dest in pieces:
+                dest[:] = self._data_node(index)[offset : offset + len(dest)]
         self._pos += count
         return count
 
@@ -668,35 +681,45 @@ class ProtectedFileReader(io.BufferedIOBase):
             self._node_index = index
         return self._node_plain
 
-    def _decrypt_run(self, first: int, count: int, dest: memoryview) -> None:
-        """Decrypt ``count`` full data nodes of one MHT group straight into ``dest``."""
+    def _piece_job(self, first: int, offset: int, dest: memoryview) -> Callable[[], None]:
+        """A thread-safe job filling ``dest`` from data nodes ``first``.. (at ``offset``).
+
+        Whole nodes (``offset`` 0, a multiple of 4096 bytes within one MHT group) are read and
+        decrypted in place; a part of one node goes through a per-thread scratch buffer. The
+        MHT lookups happen here, in the caller's thread, because they use the node cache.
+        """
+        whole = offset == 0 and len(dest) % NODE_SIZE == 0
+        nodes = len(dest) // NODE_SIZE if whole else 1
         mht = self._mht_node(first // DATA_NODES_PER_MHT)
-        if self._scratch is None:
-            self._scratch = _NodeSlots()
-        offset = data_node_physical(first) * NODE_SIZE
-        if os.preadv(self._fd, self._scratch.cts[:count], offset) != count * NODE_SIZE:
-            raise FormatError(f"data node {first}: file ended early (changed while being read?)")
-        aesgcm = AESGCM
-        iv = ZERO_IV
-        slots = self._scratch.slots
-        tags = self._scratch.tags
         entry = first % DATA_NODES_PER_MHT * _ENTRY
-        start = 0
-        for j in range(count):
-            tags[j][:] = mht[entry + _KEY_SIZE : entry + _ENTRY]
-            try:
-                aesgcm(mht[entry : entry + _KEY_SIZE]).decrypt_into(
-                    iv, slots[j], None, dest[start : start + NODE_SIZE]
-                )
-            except InvalidTag:
-                dest[:] = bytes(len(dest))  # never leave unauthenticated plaintext behind
-                index = first + j
-                raise IntegrityError(
-                    f"data node {index} (physical {data_node_physical(index)}): authentication"
-                    " failed (corrupted, swapped or replayed node)"
-                ) from None
-            entry += _ENTRY
-            start += NODE_SIZE
+        entries = memoryview(mht)[entry : entry + nodes * _ENTRY]
+        if whole:
+            return partial(self._decrypt_run, first, entries, dest)
+        return partial(self._decrypt_part, first, entries, offset, dest)
+
+    def _decrypt_part(self, index: int, entries: memoryview, offset: int, dest: memoryview) -> None:
+        node = scratch(NODE_SIZE)
+        self._decrypt_run(index, entries, node)
+        dest[:] = node[offset : offset + len(dest)]
+        node[:] = bytes(NODE_SIZE)
+
+    def _decrypt_run(self, first: int, entries: memoryview, dest: memoryview) -> None:
+        """Decrypt the full data nodes ``first``.. of one group in place into ``dest``.
+
+        ``entries`` are their key ‖ tag entries from the (authenticated) MHT node. Thread-safe:
+        runs of one read proceed in parallel. A failure zeroes ``dest`` and raises.
+        """
+        offset = data_node_physical(first) * NODE_SIZE
+        if os.preadv(self._fd, [dest], offset) != len(dest):
+            dest[:] = bytes(len(dest))
+            raise FormatError(f"data node {first}: file ended early (changed while being read?)")
+        bad = decrypt_nodes(entries, dest, dest)
+        if bad >= 0:
+            index = first + bad
+            raise IntegrityError(
+                f"data node {index} (physical {data_node_physical(index)}): authentication"
+                " failed (corrupted, swapped or replayed node)"
+            )
 
 
 def root_tag(path: StrPath) -> bytes:

@@ -31,7 +31,7 @@ from teaclave.types.task import StagedTask
 from teaclave.worker.file_agent import FileAgent, FileAgentError
 from teaclave.worker.staging import FileStagingError, StagedFile, StagedFiles
 
-COPY_CHUNK = 1 << 20
+COPY_CHUNK = 4 << 20  # whole teaclave-file-128 MHT groups, so its threads have work
 
 
 def url_basename(url: str, fallback: str) -> str:
@@ -113,7 +113,9 @@ class ProtectedFileStager:
                     if crypto.schema is CryptoSchema.RAW:
                         _copy(src, writer)
                     else:
-                        aes_gcm.decrypt_stream(src, writer, crypto.key, crypto.iv, cmac)
+                        aes_gcm.decrypt_stream(
+                            src, writer, crypto.key, crypto.iv, cmac, chunk_size=COPY_CHUNK
+                        )
                 tag = writer.close()
             except BaseException:
                 writer.abort()
@@ -161,7 +163,9 @@ class ProtectedFileStager:
                     raise
                 return writer.close()
             with final.open("wb") as dst:
-                return aes_gcm.encrypt_stream(reader, dst, crypto.key, crypto.iv)
+                return aes_gcm.encrypt_stream(
+                    reader, dst, crypto.key, crypto.iv, chunk_size=COPY_CHUNK
+                )
 
     def cleanup(self, task: StagedTask, files: StagedFiles) -> None:
         """Remove the run's directory."""
