@@ -78,8 +78,13 @@ def _check_sizes(entries: memoryview, src: memoryview, dst: memoryview) -> int:
     return count
 
 
-def _bytes_view(buffer: ReadableBuffer) -> memoryview:
-    return memoryview(buffer).cast("B")
+def _bytes_view(buffer: ReadableBuffer, name: str, writable: bool = False) -> memoryview:
+    view = memoryview(buffer)
+    if not view.contiguous:
+        raise BufferError(f"{name}: must be a contiguous buffer")
+    if writable and view.readonly:
+        raise TypeError(f"{name}: must be a writable bytes-like object, not read-only")
+    return view.cast("B")
 
 
 class _CryptographyBackend:
@@ -87,7 +92,8 @@ class _CryptographyBackend:
 
     @staticmethod
     def decrypt_nodes(entries: ReadableBuffer, src: ReadableBuffer, dst: WriteableBuffer, /) -> int:
-        e, s, d = _bytes_view(entries), _bytes_view(src), _bytes_view(dst)
+        e, s = _bytes_view(entries, "entries"), _bytes_view(src, "src")
+        d = _bytes_view(dst, "dst", writable=True)
         count = _check_sizes(e, s, d)
         slot = memoryview(bytearray(NODE_SIZE + 16))
         for i in range(count):
@@ -112,7 +118,8 @@ class _CryptographyBackend:
         entries: WriteableBuffer,
         /,
     ) -> None:
-        k, s, d, e = _bytes_view(keys), _bytes_view(src), _bytes_view(dst), _bytes_view(entries)
+        k, s = _bytes_view(keys, "keys"), _bytes_view(src, "src")
+        d, e = _bytes_view(dst, "dst", writable=True), _bytes_view(entries, "entries", True)
         count = _check_sizes(e, s, d)
         if len(k) < count * KEY_SIZE:
             raise ValueError(f"keys: {len(k)} bytes, {count} nodes need {count * KEY_SIZE}")
@@ -178,6 +185,7 @@ def _configured_threads() -> int:
     return max(1, min(MAX_THREADS, len(os.sched_getaffinity(0))))
 
 
+_POOL_PREFIX = "teaclave-pfs"
 _threads = _configured_threads()
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -192,14 +200,16 @@ def thread_count() -> int:
 def set_thread_count(count: int) -> None:
     """Use ``count`` threads from now on (the ``cryptography`` backend always uses 1).
 
-    Meant for start-up configuration and benchmarks, not for use while files are open.
+    Meant for start-up configuration and benchmarks, not for use while files are open. The
+    per-thread :func:`scratch` buffers are dropped too.
     """
-    global _threads, _pool
+    global _threads, _pool, _local
     if count < 1:
         raise ValueError(f"thread count: expected a positive integer, got {count}")
     with _pool_lock:
         _threads = count if BACKEND == "openssl" else 1
         old, _pool = _pool, None
+        _local = threading.local()
     if old is not None:
         old.shutdown(wait=True)
 
@@ -209,21 +219,31 @@ def _get_pool() -> ThreadPoolExecutor:
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(
-                max_workers=max(1, _threads - 1), thread_name_prefix="teaclave-pfs"
+                max_workers=max(1, _threads - 1), thread_name_prefix=_POOL_PREFIX
             )
         return _pool
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child has none of the parent's pool threads: start afresh when needed."""
+    global _pool, _pool_lock, _local
+    _pool = None
+    _pool_lock = threading.Lock()
+    _local = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def run_parallel(jobs: Sequence[Callable[[], T]]) -> list[T]:
     """Run ``jobs`` (independent, thread-safe) and return their results in order.
 
     The caller and up to ``thread_count() - 1`` pool threads take jobs from one shared queue,
-    so at most ``thread_count()`` run at once. Every job finishes before the first exception
-    (in job order) is raised, so no job is still writing when the caller cleans up.
+    so at most ``thread_count()`` run at once. Every job runs to its end, even after another
+    failed, and then the first exception in job order is raised, so no job is still writing
+    when the caller cleans up. Called from a pool thread (a job that itself runs jobs), it
+    runs them in that thread: waiting for the pool from inside the pool could deadlock.
     """
-    lanes = min(_threads, len(jobs))
-    if lanes <= 1:
-        return [job() for job in jobs]
     results: list[T | None] = [None] * len(jobs)
     errors: list[BaseException | None] = [None] * len(jobs)
     order = itertools.count()  # next() on a count is atomic under the GIL
@@ -235,8 +255,10 @@ def run_parallel(jobs: Sequence[Callable[[], T]]) -> list[T]:
             except BaseException as exc:
                 errors[i] = exc
 
-    pool = _get_pool()
-    helpers = [pool.submit(lane) for _ in range(lanes - 1)]
+    lanes = min(_threads, len(jobs))
+    if threading.current_thread().name.startswith(_POOL_PREFIX):
+        lanes = 1
+    helpers = [_get_pool().submit(lane) for _ in range(lanes - 1)]
     lane()
     wait(helpers)
     for error in errors:
