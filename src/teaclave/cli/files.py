@@ -18,12 +18,10 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from teaclave.crypto import aes_gcm
+from teaclave.crypto import aes_gcm, protected_fs
 from teaclave.crypto.errors import CryptoError
-from teaclave.crypto.protected_fs import ProtectedFileReader, ProtectedFileWriter, root_tag
 
 SCHEMES = {"aes-gcm-128": 16, "aes-gcm-256": 32, "teaclave-file-128": 16}
-CHUNK = 4 << 20  # whole teaclave-file-128 MHT groups, so its threads have work
 PROGRESS_THRESHOLD = 16 << 20
 
 
@@ -60,28 +58,39 @@ def _hex(value: str, what: str, size: int) -> bytes:
     return data
 
 
-class _Progress:
-    """Counts bytes read and draws a bar on stderr."""
+class _Bar:
+    """A progress bar on stderr (drawn at most every 0.1 s, and on the final update)."""
 
-    def __init__(self, stream: BinaryIO, total: int, enabled: bool) -> None:
-        self.stream = stream
+    def __init__(self, total: int, enabled: bool) -> None:
         self.total = max(total, 1)
         self.done = 0
         self.enabled = enabled
         self.last = 0.0
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
-        self.done += len(data)
+    def update(self, done: int, final: bool = False) -> None:
+        """Record ``done`` bytes and redraw."""
+        self.done = done
         now = time.monotonic()
-        if self.enabled and (now - self.last > 0.1 or not data):
+        if self.enabled and (now - self.last > 0.1 or final):
             self.last = now
             share = min(self.done / self.total, 1.0)
             bar = "#" * int(share * 40)
             sys.stderr.write(f"\r[{bar:<40}] {share * 100:5.1f}% {self.done >> 20} MiB")
-            if not data:
+            if final:
                 sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+class _Progress:
+    """Counts bytes read from ``stream`` on a :class:`_Bar`."""
+
+    def __init__(self, stream: BinaryIO, total: int, enabled: bool) -> None:
+        self.stream = stream
+        self.bar = _Bar(total, enabled)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.bar.update(self.bar.done + len(data), final=not data)
         return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
@@ -170,26 +179,20 @@ def _transform(
     size: int,
     show: bool,
 ) -> bytes:
-    with source.open("rb") as raw:
-        src = _Progress(raw, size, show)
-        if gcm:
-            with tmp.open("wb") as dst:
-                if encrypt:
-                    return aes_gcm.encrypt_stream(src, dst, key, iv)
-                return aes_gcm.decrypt_stream(src, dst, key, iv, expected)
-        if encrypt:
-            writer = ProtectedFileWriter(tmp, key, name=args.name or target.name)
-            try:
-                while chunk := src.read(CHUNK):
-                    writer.write(chunk)
-            except BaseException:
-                writer.abort()
-                raise
-            return writer.close()
-    name = args.name or source.name
-    with ProtectedFileReader(source, key, expected_tag=expected, name=name) as reader:
-        progress = _Progress(reader, size, show)  # type: ignore[arg-type]
-        with tmp.open("wb") as dst:
-            while chunk := progress.read(CHUNK):
-                dst.write(chunk)
-    return root_tag(source)
+    if gcm:
+        with source.open("rb") as raw, tmp.open("wb") as dst:
+            src = _Progress(raw, size, show)
+            if encrypt:
+                return aes_gcm.encrypt_stream(src, dst, key, iv)
+            return aes_gcm.decrypt_stream(src, dst, key, iv, expected)
+    bar = _Bar(size, show)
+    if encrypt:
+        name = args.name or target.name
+        tag = protected_fs.encrypt_file(source, tmp, key, name=name, progress=bar.update)
+    else:
+        name = args.name or source.name
+        tag = protected_fs.decrypt_file(
+            source, tmp, key, expected_tag=expected, name=name, progress=bar.update
+        )
+    bar.update(size, final=True)
+    return tag

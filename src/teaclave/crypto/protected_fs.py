@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable
@@ -49,7 +50,13 @@ from .protected_fs_layout import (
     parse_header,
     unpack_metadata,
 )
-from .protected_fs_nodes import decrypt_nodes, encrypt_nodes, run_parallel, scratch
+from .protected_fs_nodes import (
+    decrypt_nodes,
+    encrypt_nodes,
+    run_parallel,
+    scratch,
+    thread_count,
+)
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -69,6 +76,7 @@ _KEY_SIZE = 16
 _SLOT = NODE_SIZE + _TAG
 _MHT_DATA_PART = DATA_NODES_PER_MHT * _ENTRY  # 3072: the data-node entries of an MHT node
 _MHT_CACHE = 8
+_GROUP_BYTES = DATA_NODES_PER_MHT * NODE_SIZE  # the data nodes of one complete MHT group
 _COPY_CHUNK = 4 << 20  # whole MHT groups for the writer's and reader's threads
 
 StrPath = str | os.PathLike[str]
@@ -93,16 +101,24 @@ def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> N
         offset += written
 
 
-def _write_group_nodes(fd: int, group: int, ciphertext: memoryview) -> None:
-    """Write the 96 data nodes of MHT group ``group``.
+def _pwritev_all(fd: int, views: list[memoryview], offset: int) -> None:
+    """Write ``views`` back to back at ``offset`` (one syscall, unless the kernel writes less)."""
+    written = os.pwritev(fd, views, offset)
+    for view in views:
+        if written >= len(view):
+            written -= len(view)
+        else:
+            _pwrite_all(fd, view[written:], offset + written)
+            written = 0
+        offset += len(view)
 
-    Their blocks and those of the group's MHT node are allocated first in one extent
-    (``posix_fallocate``): on ext4 that makes the page-cache writes about 25 % cheaper than
-    allocating block by block, and a full disk fails here, before any write.
-    """
-    start = mht_physical(group) * NODE_SIZE
-    os.posix_fallocate(fd, start, (DATA_NODES_PER_MHT + 1) * NODE_SIZE)
-    _pwrite_all(fd, ciphertext, start + NODE_SIZE)
+
+class _Stage:
+    """A staging area of the writer: 96 ciphertext nodes and the MHT node describing them."""
+
+    def __init__(self) -> None:
+        self.nodes = memoryview(bytearray(DATA_NODES_PER_MHT * NODE_SIZE))
+        self.mht = bytearray(NODE_SIZE)
 
 
 def _pread_exact(fd: int, size: int, offset: int, what: str) -> bytes:
@@ -119,8 +135,10 @@ class ProtectedFileWriter:
     and must be 1..259 bytes (UTF-8 / OS encoding) without NUL, else :class:`FormatError`.
     :meth:`close` finalizes the file and returns its root tag (the "cmac").
 
-    Memory: the writer holds one 4 KiB partial node, a 384 KiB staging buffer for the current
-    group of 96 data nodes and the one MHT node describing them. When a group is complete its
+    Memory: the writer holds one 4 KiB partial node and two staging areas of 384 KiB, each for
+    a group of 96 data nodes and the one MHT node describing them (a write that completes one
+    group and starts the next fills both at once); threads encrypting whole groups use one
+    384 KiB scratch buffer each. When a group is complete its
     MHT node is sealed under a per-writer temporary key into its own slot in the output file
     (it cannot be finalized yet: an MHT node's tag depends on all its descendants) and is
     dropped from memory. :meth:`close` walks the MHT nodes from the last to the root, reading
@@ -145,9 +163,10 @@ class ProtectedFileWriter:
         self._size = 0
         self._node = bytearray(NODE_SIZE)
         self._node_fill = 0
-        self._group_ct = memoryview(bytearray(DATA_NODES_PER_MHT * NODE_SIZE))
         self._data_count = 0
-        self._mht = bytearray(NODE_SIZE)
+        # Two staging areas: a write that completes the current group can start the next one
+        # in the other area at the same time. Each is 96 ciphertext nodes and their MHT node.
+        self._stages = [_Stage(), _Stage()]
         self._spill_key = AESGCM(AESGCM.generate_key(128))
         self._tag: bytes | None = None
         self._aborted = False
@@ -282,14 +301,15 @@ class ProtectedFileWriter:
     # -- internals ----------------------------------------------------------------------------
 
     def _encrypt_nodes(self, view: memoryview) -> None:
-        """Encrypt the whole 4096-byte plaintext nodes of ``view``.
+        """Encrypt the whole 4096-byte plaintext nodes of ``view``; a failure aborts the writer.
 
-        Every MHT group that ``view`` completes is written to the file, several groups in
-        parallel threads (:func:`~.protected_fs_nodes.run_parallel`); the nodes of a group that
-        stays incomplete are staged in memory. A failure aborts the writer.
+        ``view`` splits at MHT group boundaries into: the end of the staged group (completing
+        it), whole groups, and the start of a group that stays incomplete (staged). Every part
+        is a job; the jobs run in parallel threads (:func:`~.protected_fs_nodes.run_parallel`)
+        and complete groups are written to the file by the job that finishes them.
         """
         jobs: list[Callable[[], None]] = []
-        tail: tuple[int, memoryview] | None = None
+        swap = False
         offset = 0
         total = len(view)
         while offset < total:
@@ -297,56 +317,94 @@ class ProtectedFileWriter:
             group = self._data_count // DATA_NODES_PER_MHT
             count = min((total - offset) // NODE_SIZE, DATA_NODES_PER_MHT - first)
             plain = view[offset : offset + count * NODE_SIZE]
-            if first + count < DATA_NODES_PER_MHT:
-                tail = (first, plain)  # reuses the staging buffers: runs after the jobs
-            elif first:
-                jobs.append(partial(self._complete_group, group, first, plain))
-            else:
+            if first + count == DATA_NODES_PER_MHT and first == 0:
                 jobs.append(partial(self._write_group, group, plain))
+            elif offset == 0:  # continues (and maybe completes) the staged group
+                done = first + count == DATA_NODES_PER_MHT
+                jobs.append(partial(self._stage_nodes, self._stages[0], group, first, plain, done))
+                swap = done
+            else:  # starts a group that stays incomplete: staged in the other area
+                jobs.append(partial(self._stage_nodes, self._stages[1], group, 0, plain, False))
+                swap = True
             offset += count * NODE_SIZE
             self._data_count += count
         try:
             run_parallel(jobs)
-            if tail is not None:
-                self._stage_nodes(*tail)
         except BaseException:
             self.abort()
             raise
+        if swap:
+            self._stages.reverse()
 
-    def _stage_nodes(self, first: int, plain: memoryview) -> None:
-        """Encrypt nodes ``first``.. of the current group into the staging buffers."""
+    def _stage_nodes(
+        self, stage: _Stage, group: int, first: int, plain: memoryview, complete: bool
+    ) -> None:
+        """Encrypt nodes ``first``.. of ``group`` into ``stage``; write the group if complete."""
         count = len(plain) // NODE_SIZE
         encrypt_nodes(
             os.urandom(_KEY_SIZE * count),
             plain,
-            self._group_ct[first * NODE_SIZE : (first + count) * NODE_SIZE],
-            memoryview(self._mht)[first * _ENTRY : (first + count) * _ENTRY],
+            stage.nodes[first * NODE_SIZE : (first + count) * NODE_SIZE],
+            memoryview(stage.mht)[first * _ENTRY : (first + count) * _ENTRY],
         )
+        if complete:
+            self._write_complete_group(group, stage.nodes, stage.mht)
 
-    def _complete_group(self, group: int, first: int, plain: memoryview) -> None:
-        """Encrypt the last nodes of the staged group, write all of it and seal its MHT."""
-        self._stage_nodes(first, plain)
-        _write_group_nodes(self._fd, group, self._group_ct)
-        self._spill_mht(group, self._mht)
-        self._mht = bytearray(NODE_SIZE)
+    def _write_groups_from(self, src_fd: int, groups: range) -> None:
+        """Append whole groups read from a regular file, in parallel (file-to-file path).
+
+        The writer must stand at the start of group ``groups.start`` with nothing staged;
+        group ``g``'s plaintext is at ``3072 + g * 393216`` in ``src_fd``.
+        """
+        if self._fd < 0:
+            raise ValueError("write to a closed protected file writer")
+        if self._data_count != groups.start * DATA_NODES_PER_MHT or self._node_fill:
+            raise ValueError("protected file writer is not at the start of a group")
+        try:
+            run_parallel([partial(self._write_group_from, src_fd, group) for group in groups])
+        except BaseException:
+            self.abort()
+            raise
+        self._data_count += len(groups) * DATA_NODES_PER_MHT
+        self._size += len(groups) * _GROUP_BYTES
+
+    def _write_group_from(self, src_fd: int, group: int) -> None:
+        """Read, encrypt in place and write one whole group (thread-safe)."""
+        nodes = scratch(_GROUP_BYTES)
+        offset = META_DATA_SIZE + group * _GROUP_BYTES
+        if os.preadv(src_fd, [nodes], offset) != _GROUP_BYTES:
+            raise ValueError("src: the file ended early (it changed while being encrypted)")
+        mht = bytearray(NODE_SIZE)
+        encrypt_nodes(os.urandom(_KEY_SIZE * DATA_NODES_PER_MHT), nodes, nodes, mht)
+        self._write_complete_group(group, nodes, mht)
 
     def _write_group(self, group: int, plain: memoryview) -> None:
-        """Encrypt and write a whole group of 96 nodes (thread-safe) and seal its MHT."""
+        """Encrypt and write a whole group of 96 nodes (thread-safe)."""
         ciphertext = scratch(DATA_NODES_PER_MHT * NODE_SIZE)
         mht = bytearray(NODE_SIZE)
         encrypt_nodes(os.urandom(_KEY_SIZE * DATA_NODES_PER_MHT), plain, ciphertext, mht)
-        _write_group_nodes(self._fd, group, ciphertext)
-        self._spill_mht(group, mht)
+        self._write_complete_group(group, ciphertext, mht)
 
-    def _spill_mht(self, level_index: int, mht: bytearray) -> None:
-        """Seal a complete MHT node's data entries into its slot in the file."""
+    def _write_complete_group(self, group: int, ciphertext: memoryview, mht: bytearray) -> None:
+        """Write a complete group: its MHT node's sealed data entries, then its 96 data nodes.
+
+        The MHT node cannot be finalized yet (its tag depends on all its descendants), so its
+        data entries are sealed under the writer's temporary key into its own slot, which
+        comes right before the group's data nodes: one write. The blocks of all 97 nodes are
+        allocated first in one extent (``posix_fallocate``): on ext4 that makes the page-cache
+        writes about 25 % cheaper, and a full disk fails before anything is written.
+        """
         sealed = self._spill_key.encrypt(
-            level_index.to_bytes(12, "little"), bytes(mht[:_MHT_DATA_PART]), None
+            group.to_bytes(12, "little"), bytes(mht[:_MHT_DATA_PART]), None
         )
-        _pwrite_all(self._fd, sealed, mht_physical(level_index) * NODE_SIZE)
+        start = mht_physical(group) * NODE_SIZE
+        os.posix_fallocate(self._fd, start, (DATA_NODES_PER_MHT + 1) * NODE_SIZE)
+        spill = memoryview(sealed + bytes(NODE_SIZE - len(sealed)))
+        _pwritev_all(self._fd, [spill, ciphertext], start)
+        mht[:] = bytes(NODE_SIZE)
 
     def _unspill_mht(self, level_index: int) -> bytearray:
-        """Read back the data entries sealed by :meth:`_spill_mht` into a fresh MHT node."""
+        """The data entries sealed by :meth:`_write_complete_group`, in a fresh MHT node."""
         offset = mht_physical(level_index) * NODE_SIZE
         sealed = _pread_exact(self._fd, _MHT_DATA_PART + _TAG, offset, "MHT spill")
         try:
@@ -360,6 +418,48 @@ class ProtectedFileWriter:
         node[:_MHT_DATA_PART] = part
         return node
 
+    def _finalize_mhts(self, last: int) -> tuple[bytes, bytes]:
+        """Encrypt MHT nodes ``last``..0 under fresh keys, children first; return the root's.
+
+        Node L's children are ``32 L + 1 .. 32 L + 32``, so the nodes fall into waves of
+        consecutive indexes: the highest ones have no children, the next wave only children in
+        the first, and so on up to the root. Each wave runs in parallel threads. Only the
+        finished key ‖ tag of every MHT node (32 bytes) is kept in memory.
+        """
+        finished = bytearray(_ENTRY * (last + 1))  # key ‖ tag of MHT node L at L * 32
+        high = last
+        while True:
+            low = (high - 1) // CHILD_MHTS_PER_MHT + 1 if high else 0
+            step = max(16, -(-(high - low + 1) // (4 * thread_count())))
+            waves = range(low, high + 1, step)
+            run_parallel(
+                [
+                    partial(self._finalize_mht_range, i, min(i + step, high + 1), last, finished)
+                    for i in waves
+                ]
+            )
+            if low == 0:
+                return bytes(finished[:_KEY_SIZE]), bytes(finished[_KEY_SIZE:_ENTRY])
+            high = low - 1
+
+    def _finalize_mht_range(self, start: int, stop: int, last: int, finished: bytearray) -> None:
+        """Finalize MHT nodes ``start..stop - 1``, whose children are all in ``finished``."""
+        sealed = bytearray(NODE_SIZE)
+        for level_index in range(start, stop):
+            if level_index == last and self._data_count % DATA_NODES_PER_MHT:
+                node = self._stages[0].mht  # the last group is incomplete: never spilled
+            else:
+                node = self._unspill_mht(level_index)
+            first_child = level_index * CHILD_MHTS_PER_MHT + 1
+            if first_child <= last:
+                end = min(first_child + CHILD_MHTS_PER_MHT, last + 1)
+                node[_MHT_DATA_PART : _MHT_DATA_PART + (end - first_child) * _ENTRY] = finished[
+                    first_child * _ENTRY : end * _ENTRY
+                ]
+            entry = memoryview(finished)[level_index * _ENTRY : (level_index + 1) * _ENTRY]
+            encrypt_nodes(os.urandom(_KEY_SIZE), node, sealed, entry)
+            _pwrite_all(self._fd, sealed, mht_physical(level_index) * NODE_SIZE)
+
     def _finish(self) -> bytes:
         """Encrypt the tail, finalize the MHT nodes bottom-up, write node 0; return the tag."""
         if self._node_fill:
@@ -369,35 +469,11 @@ class ProtectedFileWriter:
         staged = self._data_count % DATA_NODES_PER_MHT
         if staged:
             start = data_node_physical(self._data_count - staged) * NODE_SIZE
-            _pwrite_all(self._fd, self._group_ct[: staged * NODE_SIZE], start)
+            _pwrite_all(self._fd, self._stages[0].nodes[: staged * NODE_SIZE], start)
         data_nodes = self._data_count
         root_key = root_tag = bytes(16)
         if data_nodes:
-            last = (data_nodes - 1) // DATA_NODES_PER_MHT
-            in_memory = data_nodes % DATA_NODES_PER_MHT != 0
-            finished = bytearray(_ENTRY * last)  # key‖tag of MHT 1..last, at (L - 1) * 32
-            for level_index in range(last, -1, -1):
-                if level_index == last and in_memory:
-                    node = self._mht
-                else:
-                    node = self._unspill_mht(level_index)
-                first_child = level_index * CHILD_MHTS_PER_MHT + 1
-                if first_child <= last:
-                    children = min(CHILD_MHTS_PER_MHT, last - first_child + 1)
-                    src = (first_child - 1) * _ENTRY
-                    node[_MHT_DATA_PART : _MHT_DATA_PART + children * _ENTRY] = finished[
-                        src : src + children * _ENTRY
-                    ]
-                key = AESGCM.generate_key(128)
-                sealed = AESGCM(key).encrypt(ZERO_IV, bytes(node), None)
-                physical = mht_physical(level_index)
-                _pwrite_all(self._fd, memoryview(sealed)[:NODE_SIZE], physical * NODE_SIZE)
-                tag = sealed[NODE_SIZE:]
-                if level_index:
-                    at = (level_index - 1) * _ENTRY
-                    finished[at : at + _ENTRY] = key + tag
-                else:
-                    root_key, root_tag = key, tag
+            root_key, root_tag = self._finalize_mhts((data_nodes - 1) // DATA_NODES_PER_MHT)
         plain = pack_metadata(self._name, self._size, root_key, root_tag, bytes(self._head))
         key_id = os.urandom(32)
         meta_key = derive_key(self._key, METADATA_KEY_LABEL, 0, key_id)
@@ -681,6 +757,28 @@ class ProtectedFileReader(io.BufferedIOBase):
             self._node_index = index
         return self._node_plain
 
+    def _decrypt_groups_to(self, out_fd: int, groups: range) -> None:
+        """Decrypt whole groups into ``out_fd`` at their plaintext offsets, in parallel.
+
+        Group ``g`` is plaintext ``3072 + g * 393216`` onwards; its blocks in ``out_fd`` are
+        allocated first (``posix_fallocate``). A failure raises after every job finished; the
+        caller discards ``out_fd``.
+        """
+        self._check_open()
+        jobs = []
+        for group in groups:
+            mht = self._mht_node(group)
+            entries = memoryview(mht)[:_MHT_DATA_PART]
+            jobs.append(partial(self._decrypt_group_to, out_fd, group, entries))
+        run_parallel(jobs)
+
+    def _decrypt_group_to(self, out_fd: int, group: int, entries: memoryview) -> None:
+        nodes = scratch(_GROUP_BYTES)
+        self._decrypt_run(group * DATA_NODES_PER_MHT, entries, nodes)
+        offset = META_DATA_SIZE + group * _GROUP_BYTES
+        os.posix_fallocate(out_fd, offset, _GROUP_BYTES)
+        _pwrite_all(out_fd, nodes, offset)
+
     def _piece_job(self, first: int, offset: int, dest: memoryview) -> Callable[[], None]:
         """A thread-safe job filling ``dest`` from data nodes ``first``.. (at ``offset``).
 
@@ -741,13 +839,25 @@ def _temp_next_to(path: StrPath) -> tuple[int, str]:
     return tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
 
 
+Progress = Callable[[int], None]
+"""Called with the plaintext bytes done so far (``encrypt_file`` / ``decrypt_file``)."""
+
+_BATCH_GROUPS = 16  # groups per parallel batch of the file-to-file paths (6 MiB)
+
+
 def encrypt_file(
-    src_path: StrPath, dst_path: StrPath, key: bytes, name: str | None = None
+    src_path: StrPath,
+    dst_path: StrPath,
+    key: bytes,
+    name: str | None = None,
+    progress: Progress | None = None,
 ) -> bytes:
     """Encrypt ``src_path`` into ``dst_path``; return the root tag.
 
     The stored name is ``name`` or the base name of ``dst_path``. The file is written to a
-    temporary file next to ``dst_path`` and renamed only on success.
+    temporary file next to ``dst_path`` and renamed only on success. Whole MHT groups of a
+    regular file are read, encrypted and written by parallel threads, each at its own offsets
+    (:mod:`.protected_fs_nodes`); ``progress`` is called after every batch of groups.
     """
     _check_key(key)
     stored = name if name is not None else os.path.basename(os.fspath(dst_path))
@@ -757,9 +867,7 @@ def encrypt_file(
         with open(src_path, "rb", buffering=0) as src:
             writer = ProtectedFileWriter(temp, key, name=stored)
             with writer:
-                buf = memoryview(bytearray(_COPY_CHUNK))
-                while n := src.readinto(buf):
-                    writer.write(buf[:n])
+                _copy_into_writer(src, writer, progress)
             tag = writer.close()
         os.replace(temp, dst_path)
     except BaseException:
@@ -768,17 +876,42 @@ def encrypt_file(
     return tag
 
 
+def _copy_into_writer(
+    src: io.FileIO, writer: ProtectedFileWriter, progress: Progress | None
+) -> None:
+    src_fd = src.fileno()
+    size = os.fstat(src_fd).st_size
+    head = src.read(META_DATA_SIZE)
+    writer.write(head)
+    if len(head) == META_DATA_SIZE and stat.S_ISREG(os.fstat(src_fd).st_mode):
+        groups = (size - META_DATA_SIZE) // _GROUP_BYTES
+        for start in range(0, groups, _BATCH_GROUPS):
+            batch = range(start, min(groups, start + _BATCH_GROUPS))
+            writer._write_groups_from(src_fd, batch)
+            if progress is not None:
+                progress(writer.tell())
+        src.seek(META_DATA_SIZE + groups * _GROUP_BYTES)
+    buf = memoryview(bytearray(_COPY_CHUNK))
+    while n := src.readinto(buf):
+        writer.write(buf[:n])
+        if progress is not None:
+            progress(writer.tell())
+
+
 def decrypt_file(
     src_path: StrPath,
     dst_path: StrPath,
     key: bytes,
     expected_tag: bytes | None = None,
     name: str | None = None,
+    progress: Progress | None = None,
 ) -> bytes:
     """Decrypt ``src_path`` into ``dst_path``; return the root tag.
 
     The stored name must equal ``name`` or the base name of ``src_path``. The plaintext goes to
     a temporary file next to ``dst_path`` that is renamed only once every node authenticated.
+    Whole MHT groups are read, decrypted and written by parallel threads, each at its own
+    offsets; ``progress`` is called after every batch of groups.
     """
     fd, temp = _temp_next_to(dst_path)
     try:
@@ -786,9 +919,23 @@ def decrypt_file(
             os.fdopen(fd, "wb", buffering=0) as out,
             ProtectedFileReader(src_path, key, expected_tag, name) as reader,
         ):
+            head = reader.read(META_DATA_SIZE)
+            _pwrite_all(fd, head, 0)
+            groups = (reader.size - len(head)) // _GROUP_BYTES
+            for start in range(0, groups, _BATCH_GROUPS):
+                batch = range(start, min(groups, start + _BATCH_GROUPS))
+                reader._decrypt_groups_to(fd, batch)
+                if progress is not None:
+                    progress(META_DATA_SIZE + batch.stop * _GROUP_BYTES)
+            done = len(head) + groups * _GROUP_BYTES
+            reader.seek(done)
             buf = memoryview(bytearray(_COPY_CHUNK))
             while n := reader.readinto(buf):
-                out.write(buf[:n])
+                _pwrite_all(fd, buf[:n], done)
+                done += n
+                if progress is not None:
+                    progress(done)
+            out.truncate(reader.size)
             tag = reader.tag
         os.replace(temp, dst_path)
     except BaseException:

@@ -245,16 +245,17 @@ def test_short_writes_are_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_writer_and_reader_memory_stays_bounded(tmp_path: Path, threads: int) -> None:
     """Streaming 100 MHT groups (~39 MB) needs bounded memory besides the caller's buffers.
 
-    The writer's fixed cost is 384 KiB per group buffer: its staging buffer plus one scratch
-    buffer per thread encrypting whole groups (``set_thread_count`` drops earlier ones, so all
-    are counted here). Keeping the 100 MHT nodes in memory instead of spilling them would add
-    another ~410 KB and fail this. The reader decrypts in place into the caller's buffer.
+    The writer's fixed cost is 384 KiB per group buffer: its two staging areas plus one
+    scratch buffer per thread encrypting whole groups (``set_thread_count`` drops earlier
+    ones, so all are counted here). Keeping the 100 MHT nodes in memory instead of spilling
+    them would add another ~410 KB and fail this. The reader decrypts in place into the
+    caller's buffer.
     """
     import tracemalloc
 
     previous = protected_fs_nodes.thread_count()
     protected_fs_nodes.set_thread_count(threads)
-    buffers = (1 + protected_fs_nodes.thread_count()) * 96 * 4096
+    buffers = (2 + protected_fs_nodes.thread_count()) * 96 * 4096
     groups = 100
     chunk = memoryview(pseudo_random(1 << 20, 4))
     total = 3072 + 4096 * 96 * groups + 123
@@ -283,3 +284,28 @@ def test_writer_and_reader_memory_stays_bounded(tmp_path: Path, threads: int) ->
     assert write_peak < buffers + 200_000, write_peak
     assert read_peak - before_read < 200_000, read_peak - before_read
     assert path.stat().st_size == (data_node_physical((total - 3072 - 1) // 4096) + 1) * 4096
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("mhts", [1, 2, 33, 34, 40])
+def test_mht_tree_is_finalized_children_first(tmp_path: Path, mhts: int, threads: int) -> None:
+    """MHT nodes are finalized in waves (leaves, their parents, ..., the root), in parallel.
+
+    33 MHT nodes make node 1 a parent (of node 33), so the tree has three levels; the
+    independent parser follows every key and tag from the root down.
+    """
+    previous = protected_fs_nodes.thread_count()
+    protected_fs_nodes.set_thread_count(threads)
+    try:
+        data = pseudo_random(3072 + 4096 * 96 * (mhts - 1) + 4096 * 5 + 17, mhts)
+        path = tmp_path / "tree.bin"
+        with ProtectedFileWriter(path, KEY) as writer:
+            writer.write(data)
+        raw = path.read_bytes()
+        assert len(raw) == node_count(len(data)) * 4096
+        assert (len(raw) // 4096 - 2) // 97 + 1 == mhts
+        assert parse(raw, KEY).plaintext == data
+        with ProtectedFileReader(path, KEY, expected_tag=writer.tag) as reader:
+            assert reader.read() == data
+    finally:
+        protected_fs_nodes.set_thread_count(previous)
