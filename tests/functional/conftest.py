@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from platform_harness import Platform, platform_config
 
+from teaclave.cli.file_server import FileServer
 from teaclave.sdk import FrontendService
 from teaclave.services.embedded import EmbeddedPlatform
 
@@ -16,6 +17,13 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     state = tmp_path_factory.mktemp("platform")
     with EmbeddedPlatform(platform_config(state), workers=1) as running:
         yield Platform(running)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
+    """A test module's HTTP file server (its platform's inputs and uploaded outputs)."""
+    with FileServer(tmp_path_factory.mktemp("files")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import io
 import shutil
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from platform_harness import Platform, platform_config
+from platform_harness import (
+    TEACLAVE_FIXTURES,
+    Platform,
+    fetch,
+    fetch_protected,
+    publish_encrypted,
+    root_of,
+    served_platform,
+    skip_without,
+)
 
 from teaclave.cli.file_server import FileServer
 from teaclave.crypto import aes_gcm
-from teaclave.crypto.protected_fs import ProtectedFileReader, ProtectedFileWriter
 from teaclave.functions import register
 from teaclave.sdk import (
     DataMap,
@@ -25,13 +31,10 @@ from teaclave.sdk import (
     OwnerList,
     TaskStatus,
 )
-from teaclave.services.embedded import EmbeddedPlatform
 from teaclave.worker.runtime import Runtime
 
-FIXTURES = Path(__file__).resolve().parents[2] / "../shared/fixtures/teaclave"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.exists(), reason="Teaclave fixtures not found at ../shared/fixtures/teaclave"
-)
+FIXTURES = TEACLAVE_FIXTURES
+needs_fixtures = skip_without(FIXTURES)
 PSI_CMACS = {
     "psi0.txt.enc": "92f686d4ac2ba6b4ffd93bc7ac5dbf58",
     "psi1.txt.enc": "8b3104972a6f0de949315e0b45d5dd66",
@@ -48,31 +51,11 @@ def copy_function(arguments: dict[str, Any], runtime: Runtime) -> str:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
-    root = tmp_path_factory.mktemp("files")
-    with FileServer(root) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def files_platform(
     tmp_path_factory: pytest.TempPathFactory, served: FileServer
 ) -> Iterator[Platform]:
-    state = tmp_path_factory.mktemp("state")
-    config = platform_config(
-        state, file_agent={"allowed_hosts": [f"127.0.0.1:{served.port}"], "timeout_secs": 5.0}
-    )
-    with EmbeddedPlatform(config, workers=1) as running:
-        yield Platform(running)
-
-
-def root_of(server: FileServer) -> Path:
-    return Path(server.httpd.RequestHandlerClass.root)  # type: ignore[attr-defined]
-
-
-def fetch(server: FileServer, name: str) -> bytes:
-    with urllib.request.urlopen(server.url(name)) as response:
-        return bytes(response.read())
+    with served_platform(tmp_path_factory.mktemp("state"), served) as platform:
+        yield platform
 
 
 def copy_task(client: FrontendService, user: str) -> str:
@@ -142,11 +125,7 @@ def test_teaclave_psi_fixtures(files_platform: Platform, served: FileServer) -> 
         assert a.get_task_result(task_id, timeout=30) == b"3 common items"
         task = a.get_task_response(task_id)
         tags = dict(task.result.Ok.tags_map)
-        (root_of(served) / "check").mkdir(exist_ok=True)
-        local = root_of(served) / "check" / out_a
-        local.write_bytes(fetch(served, out_a))
-        with ProtectedFileReader(local, key, expected_tag=tags["output_result1"]) as reader:
-            assert reader.read() == b"0101010"
+        assert fetch_protected(served, out_a, key, tags["output_result1"]) == b"0101010"
         plain = io.BytesIO()
         aes_gcm.decrypt_stream(
             io.BytesIO(fetch(served, out_b)),
@@ -183,11 +162,10 @@ def test_aes_gcm_fixture_input(files_platform: Platform, served: FileServer) -> 
         client.assign_data_to_task(task_id, [DataMap("in", input_id)], [DataMap("out", output_id)])
         client.invoke_task(task_id)
         assert client.get_task_result(task_id, timeout=30) == b"copied 2400 bytes"
-        local = root_of(served) / "check-train" / f"train-{user}.enc"
-        local.parent.mkdir(exist_ok=True)
-        local.write_bytes(fetch(served, f"train-{user}.enc"))
-        with ProtectedFileReader(local, key) as reader:
-            assert reader.read() == (FIXTURES / "functions/gbdt_training/train.txt").read_bytes()
+        assert (
+            fetch_protected(served, f"train-{user}.enc", key)
+            == (FIXTURES / "functions/gbdt_training/train.txt").read_bytes()
+        )
 
 
 def test_data_url_input_and_wrong_cmac(files_platform: Platform, served: FileServer) -> None:
@@ -222,9 +200,7 @@ def test_fusion_output_feeds_a_second_task(files_platform: Platform, served: Fil
     alice, bob = files_platform.new_user(), files_platform.new_user()
     key = bytes(range(16))
     name = f"fusion-src-{alice}.enc"
-    with ProtectedFileWriter(root_of(served) / name, key) as writer:
-        writer.write(b"shared secret rows\n")
-    cmac = writer.close()
+    cmac = publish_encrypted(served, name, b"shared secret rows\n", key)
     with files_platform.frontend(alice) as a, files_platform.frontend(bob) as b:
         function_id = a.register_function(
             "test-copy",
@@ -263,11 +239,7 @@ def test_fusion_output_feeds_a_second_task(files_platform: Platform, served: Fil
         b.approve_task(second)
         b.invoke_task(second)
         assert b.get_task_result(second, timeout=30) == b"copied 19 bytes"
-        local = root_of(served) / "check-fusion" / out
-        local.parent.mkdir(exist_ok=True)
-        local.write_bytes(fetch(served, out))
-        with ProtectedFileReader(local, key) as reader:
-            assert reader.read() == b"shared secret rows\n"
+        assert fetch_protected(served, out, key) == b"shared secret rows\n"
 
 
 def test_ssrf_to_an_internal_endpoint_is_refused(files_platform: Platform) -> None:

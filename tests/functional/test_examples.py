@@ -80,19 +80,13 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def dev_platform(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    tmp_path_factory: pytest.TempPathFactory, python_wasi_cache: Path
 ) -> Iterator[Platform]:
-    cache = getattr(request.config, "cache", None)
-    cache_dir = (
-        Path(cache.mkdir("teaclave-python-wasi"))
-        if cache is not None
-        else tmp_path_factory.mktemp("python-wasi-cache")
-    )
     config = platform_config(
         tmp_path_factory.mktemp("examples-state"),
         authentication={"admin_password": "", "dev": True},
         file_agent={"allowed_hosts": ["127.0.0.1"], "timeout_secs": 5.0},
-        executor={"cache_dir": str(cache_dir), "deadline_secs": 60.0},
+        executor={"cache_dir": str(python_wasi_cache), "deadline_secs": 60.0},
     )
     with EmbeddedPlatform(config, workers=1) as running:
         yield Platform(running)

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import json
 import shutil
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from platform_harness import Platform, platform_config
+from platform_harness import (
+    TEACLAVE_FIXTURES,
+    Platform,
+    fetch_protected,
+    root_of,
+    served_platform,
+    skip_without,
+)
 
 from teaclave.cli.file_server import FileServer
-from teaclave.crypto.protected_fs import ProtectedFileReader
 from teaclave.sdk import DataMap, FunctionArgument, FunctionInput, FunctionOutput, OwnerList
-from teaclave.services.embedded import EmbeddedPlatform
 
-FIXTURES = Path(__file__).resolve().parents[2] / "../shared/fixtures/teaclave"
-FUNCTIONS = FIXTURES / "functions"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.exists(), reason="Teaclave fixtures not found at ../shared/fixtures/teaclave"
-)
+FUNCTIONS = TEACLAVE_FIXTURES / "functions"
+needs_fixtures = skip_without(TEACLAVE_FIXTURES)
 ZERO_KEY = bytes(16)
 PASSWORD_URL = "data:text/plain;base64,c+mpvRfZ0fboR0j3rTgOGDBiubSzlCt9"
 PASSWORD_CMAC = "e84748f7ad380e183062b9b4b3942b7d"
@@ -38,35 +39,15 @@ JOIN_CMACS = {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
-    root = tmp_path_factory.mktemp("files")
-    with FileServer(root) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory, served: FileServer) -> Iterator[Platform]:
-    state = tmp_path_factory.mktemp("state")
-    config = platform_config(
-        state, file_agent={"allowed_hosts": [f"127.0.0.1:{served.port}"], "timeout_secs": 5.0}
-    )
-    with EmbeddedPlatform(config, workers=1) as running:
-        yield Platform(running)
+    with served_platform(tmp_path_factory.mktemp("state"), served) as running:
+        yield running
 
 
 def serve(server: FileServer, fixture: Path) -> str:
     """Copy a fixture into the file server's root; return its URL."""
-    root = Path(server.httpd.RequestHandlerClass.root)  # type: ignore[attr-defined]
-    shutil.copy(fixture, root / fixture.name)
+    shutil.copy(fixture, root_of(server) / fixture.name)
     return server.url(fixture.name)
-
-
-def fetch_protected(server: FileServer, name: str, key: bytes, tag: bytes, scratch: Path) -> bytes:
-    """Download an uploaded teaclave-file-128 output and decrypt it, checking its tag."""
-    with urllib.request.urlopen(server.url(name)) as response:
-        (scratch / name).write_bytes(response.read())
-    with ProtectedFileReader(scratch / name, key, expected_tag=tag) as reader:
-        return reader.read()
 
 
 @needs_fixtures
@@ -135,9 +116,7 @@ def test_rsa_sign_with_another_users_key(platform: Platform, served: FileServer)
 
 
 @needs_fixtures
-def test_private_join_and_compute_three_banks(
-    platform: Platform, served: FileServer, tmp_path: Path
-) -> None:
+def test_private_join_and_compute_three_banks(platform: Platform, served: FileServer) -> None:
     organiser = platform.new_user()
     banks = [platform.new_user() for _ in BANK_CMACS]
     urls = [
@@ -185,17 +164,14 @@ def test_private_join_and_compute_three_banks(
         assert config.get_task_result(task_id, timeout=30) == b"3 users join the task in total."
         tags = dict(config.get_task_response(task_id).result.Ok.tags_map)
     results = [
-        fetch_protected(served, outputs[i], keys[i], tags[f"output_data{i}"], tmp_path)
-        for i in range(3)
+        fetch_protected(served, outputs[i], keys[i], tags[f"output_data{i}"]) for i in range(3)
     ]
     assert results[0] == results[1] == results[2]
     assert set(results[0].decode().splitlines()) == {"c, 470000", "e, 5033000"}
 
 
 @needs_fixtures
-def test_ordered_set_join_encrypted_inputs(
-    platform: Platform, served: FileServer, tmp_path: Path
-) -> None:
+def test_ordered_set_join_encrypted_inputs(platform: Platform, served: FileServer) -> None:
     alice, bob = platform.new_user(), platform.new_user()
     urls = [serve(served, FUNCTIONS / "ordered_set_join" / name) for name in JOIN_CMACS]
     key = bytes(range(16))
@@ -232,7 +208,7 @@ def test_ordered_set_join_encrypted_inputs(
         a.invoke_task(task_id)
         assert a.get_task_result(task_id, timeout=30) == b"120 records"
         tag = dict(a.get_task_response(task_id).result.Ok.tags_map)["output_result"]
-    joined = fetch_protected(served, output, key, tag, tmp_path).decode()
+    joined = fetch_protected(served, output, key, tag).decode()
     assert joined.strip() == (FUNCTIONS / "gbdt_training/train.txt").read_text().strip()
 
 

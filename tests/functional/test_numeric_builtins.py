@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from platform_harness import Platform, platform_config
+from platform_harness import (
+    TEACLAVE_FIXTURES,
+    Platform,
+    fetch_protected,
+    publish_encrypted,
+    root_of,
+    served_platform,
+    skip_without,
+)
 
 from teaclave.cli.file_server import FileServer
-from teaclave.crypto.protected_fs import ProtectedFileReader, ProtectedFileWriter
 from teaclave.sdk import (
     DataMap,
     FrontendService,
@@ -21,12 +26,9 @@ from teaclave.sdk import (
     OwnerList,
     TaskStatus,
 )
-from teaclave.services.embedded import EmbeddedPlatform
 
-FIXTURES = Path(__file__).resolve().parents[2] / "../shared/fixtures/teaclave/functions"
-pytestmark = pytest.mark.skipif(
-    not FIXTURES.exists(), reason="Teaclave fixtures not found at ../shared/fixtures/teaclave"
-)
+FIXTURES = TEACLAVE_FIXTURES / "functions"
+pytestmark = skip_without(FIXTURES)
 TRAIN_ENC_CMAC = "860030495909b84864b991865e9ad94f"
 GBDT_ARGUMENTS: dict[str, Any] = {
     "feature_size": 4,
@@ -44,41 +46,11 @@ OUTPUT_KEY = bytes(range(16))
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
-    with FileServer(tmp_path_factory.mktemp("files")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def numeric_platform(
     tmp_path_factory: pytest.TempPathFactory, served: FileServer
 ) -> Iterator[Platform]:
-    config = platform_config(
-        tmp_path_factory.mktemp("state"),
-        file_agent={"allowed_hosts": [f"127.0.0.1:{served.port}"], "timeout_secs": 5.0},
-    )
-    with EmbeddedPlatform(config, workers=1) as running:
-        yield Platform(running)
-
-
-def root_of(server: FileServer) -> Path:
-    return Path(server.httpd.RequestHandlerClass.root)  # type: ignore[attr-defined]
-
-
-def encrypt(server: FileServer, name: str, plain: bytes) -> bytes:
-    """Write ``plain`` as a teaclave-file-128 file under the server root; return its cmac."""
-    with ProtectedFileWriter(root_of(server) / name, KEY) as writer:
-        writer.write(plain)
-    return writer.close()
-
-
-def decrypted_output(server: FileServer, name: str, tag: bytes) -> bytes:
-    local = root_of(server) / "check" / name
-    local.parent.mkdir(exist_ok=True)
-    with urllib.request.urlopen(server.url(name)) as response:
-        local.write_bytes(response.read())
-    with ProtectedFileReader(local, OUTPUT_KEY, expected_tag=tag) as reader:
-        return reader.read()
+    with served_platform(tmp_path_factory.mktemp("state"), served) as platform:
+        yield platform
 
 
 def run_task(
@@ -148,14 +120,16 @@ def test_gbdt_train_on_the_encrypted_fixture(
         )
         assert client.get_task_result(task_id, timeout=60) == b"Trained 120 lines of data."
         tags = dict(client.get_task_response(task_id).result.Ok.tags_map)
-        model = decrypted_output(served, out_name, tags["trained_model"])
+        model = fetch_protected(served, out_name, OUTPUT_KEY, tags["trained_model"])
     assert model == (FIXTURES / "gbdt_training/expected_model.txt").read_bytes()
 
 
 def test_logistic_regression_predict(numeric_platform: Platform, served: FileServer) -> None:
     base = FIXTURES / "logistic_regression_prediction"
-    model_cmac = encrypt(served, "lr-model.enc", (base / "model.txt").read_bytes())
-    data_cmac = encrypt(served, "lr-input.enc", (base / "predict_input.txt").read_bytes())
+    model_cmac = publish_encrypted(served, "lr-model.enc", (base / "model.txt").read_bytes(), KEY)
+    data_cmac = publish_encrypted(
+        served, "lr-input.enc", (base / "predict_input.txt").read_bytes(), KEY
+    )
     user = numeric_platform.new_user()
     with numeric_platform.frontend(user) as client:
         function_id = client.register_function(
@@ -176,7 +150,7 @@ def test_logistic_regression_predict(numeric_platform: Platform, served: FileSer
         )
         assert client.get_task_result(task_id, timeout=60) == b"Predicted 5 lines of data."
         tags = dict(client.get_task_response(task_id).result.Ok.tags_map)
-        result = decrypted_output(served, out_name, tags["result_file"])
+        result = fetch_protected(served, out_name, OUTPUT_KEY, tags["result_file"])
     assert result == (base / "expected_result.txt").read_bytes()
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from platform_harness import Platform, platform_config
+from mesapy_payloads import DATA_FUSION, DEADLOOP, MESAPY_ECHO
+from platform_harness import Platform, root_of, served_platform
 
 from teaclave.cli.file_server import FileServer
 from teaclave.crypto import aes_gcm
@@ -26,37 +27,9 @@ from teaclave.sdk import (
     TaskStatus,
     TeaclaveException,
 )
-from teaclave.services.embedded import EmbeddedPlatform
 
-# Teaclave's examples/python/mesapy_echo_payload.py.
-MESAPY_ECHO = """
-def entrypoint(argv):
-    assert argv[0] == 'message'
-    assert argv[1] is not None
-    return argv[1]
-"""
-
-# Teaclave's mesapy_data_fusion.rs payloads. The word-count one is ported to Python 3 in one
-# place: lines read in "rb" mode are bytes, so the query is encoded before searching.
-DATA_FUSION = """
-def readlines(fid):
-    lines = None
-    with teaclave_open(fid, "rb") as f:
-        lines = f.readlines()
-    return lines
-
-def entrypoint(argv):
-    outfile = "OutFusionData"
-    infiles = ["InPartyA", "InPartyB"]
-    cnt = 0
-    with teaclave_open(outfile, "wb") as of:
-        for fid in infiles:
-            for line in readlines(fid):
-                of.write(line)
-                cnt += 1
-    summary = "Mixed %d lines of data" % cnt
-    return summary
-"""
+# Teaclave's mesapy_data_fusion.rs word-count payload, ported to Python 3 in one place: lines
+# read in "rb" mode are bytes, so the query is encoded before searching.
 WORD_LINE_COUNT = """
 def readlines(fid):
     lines = None
@@ -75,7 +48,6 @@ def entrypoint(argv):
             cnt += 1
     return "%s" % cnt
 """
-DEADLOOP = "def entrypoint(argv):\n    while True:\n        pass\n"
 
 # The fusion fixtures of Teaclave (tests/fixtures/fusion): plaintext, key, IV, expected cmac.
 PARTY_A = (b"u1_hello\nu1_teaclave", bytes(15) + b"\x01", bytes.fromhex("123456781234567812345678"))
@@ -89,35 +61,21 @@ CMAC_B = "75d7cf7a7843dee709e29ba0dcb865d2"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
-    with FileServer(tmp_path_factory.mktemp("files")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def python_platform(
-    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     served: FileServer,
+    python_wasi_cache: Path,
 ) -> Iterator[Platform]:
-    cache = getattr(request.config, "cache", None)
-    cache_dir = (
-        Path(cache.mkdir("teaclave-python-wasi"))
-        if cache is not None
-        else tmp_path_factory.mktemp("python-wasi-cache")
-    )
-    config = platform_config(
+    with served_platform(
         tmp_path_factory.mktemp("state"),
-        file_agent={"allowed_hosts": [f"127.0.0.1:{served.port}"], "timeout_secs": 5.0},
-        executor={"cache_dir": str(cache_dir), "deadline_secs": 60.0},
-    )
-    with EmbeddedPlatform(config, workers=1) as running:
-        yield Platform(running)
+        served,
+        executor={"cache_dir": str(python_wasi_cache), "deadline_secs": 60.0},
+    ) as platform:
+        yield platform
 
 
 def serve(server: FileServer, name: str, data: bytes) -> str:
-    root = Path(server.httpd.RequestHandlerClass.root)  # type: ignore[attr-defined]
-    (root / name).write_bytes(data)
+    (root_of(server) / name).write_bytes(data)
     return server.url(name)
 
 

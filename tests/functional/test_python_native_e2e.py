@@ -5,18 +5,15 @@ payload failing its task while the platform keeps serving."""
 from __future__ import annotations
 
 import io
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-from platform_harness import Platform, platform_config
+from platform_harness import Platform, fetch, publish_encrypted, served_platform
 
 from teaclave.cli.file_server import FileServer
 from teaclave.config.runtime import ExecutorConfig
 from teaclave.crypto import aes_gcm
-from teaclave.crypto.protected_fs import ProtectedFileWriter
 from teaclave.executors.python_native import NativePythonExecutor, SandboxUnavailable
 from teaclave.sdk import (
     DataMap,
@@ -27,7 +24,6 @@ from teaclave.sdk import (
     OwnerList,
     TaskStatus,
 )
-from teaclave.services.embedded import EmbeddedPlatform
 
 DEADLINE_SECS = 3.0
 
@@ -58,31 +54,15 @@ def sandbox_available() -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
-    with FileServer(tmp_path_factory.mktemp("cpython-files")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def cpython_platform(
     tmp_path_factory: pytest.TempPathFactory, served: FileServer, sandbox_available: None
 ) -> Iterator[Platform]:
-    config = platform_config(
+    with served_platform(
         tmp_path_factory.mktemp("cpython-state"),
-        file_agent={"allowed_hosts": [f"127.0.0.1:{served.port}"], "timeout_secs": 5.0},
+        served,
         executor={"deadline_secs": DEADLINE_SECS, "memory_mib": 512},
-    )
-    with EmbeddedPlatform(config, workers=1) as running:
-        yield Platform(running)
-
-
-def root_of(server: FileServer) -> Path:
-    return Path(server.httpd.RequestHandlerClass.root)  # type: ignore[attr-defined]
-
-
-def fetch(server: FileServer, name: str) -> bytes:
-    with urllib.request.urlopen(server.url(name)) as response:
-        return bytes(response.read())
+    ) as platform:
+        yield platform
 
 
 def no_file_task(client: FrontendService, source: bytes) -> str:
@@ -101,9 +81,7 @@ def test_numpy_function_over_encrypted_files(
     np.savetxt(text, samples, delimiter=",")
     user = cpython_platform.new_user()
     in_key, out_key, out_iv = bytes(range(16)), bytes(range(1, 17)), bytes(range(12))
-    with ProtectedFileWriter(root_of(served) / f"samples-{user}.enc", in_key) as writer:
-        writer.write(text.getvalue().encode())
-    cmac = writer.close()
+    cmac = publish_encrypted(served, f"samples-{user}.enc", text.getvalue().encode(), in_key)
     with cpython_platform.frontend(user) as client:
         function_id = client.register_function(
             "py-column-stats",

@@ -3,16 +3,14 @@ WAMR task (the millionaire problem), its encrypted output, and failures reported
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import wasmtime
-from platform_harness import Platform, platform_config
+from platform_harness import Platform, fetch_protected, publish_encrypted, served_platform
 
 from teaclave.cli.file_server import FileServer
-from teaclave.crypto.protected_fs import ProtectedFileReader, ProtectedFileWriter
 from teaclave.sdk import (
     DataMap,
     FrontendService,
@@ -22,40 +20,21 @@ from teaclave.sdk import (
     OwnerList,
     TaskStatus,
 )
-from teaclave.services.embedded import EmbeddedPlatform
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "unit/executors/wasm_payloads"
 DEADLINE_SECS = 2.0
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
-    with FileServer(tmp_path_factory.mktemp("wasm-files")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def wasm_platform(
     tmp_path_factory: pytest.TempPathFactory, served: FileServer
 ) -> Iterator[Platform]:
-    config = platform_config(
+    with served_platform(
         tmp_path_factory.mktemp("wasm-state"),
-        file_agent={"allowed_hosts": [f"127.0.0.1:{served.port}"], "timeout_secs": 5.0},
+        served,
         executor={"deadline_secs": DEADLINE_SECS, "wasm_heap_mib": 20},
-    )
-    with EmbeddedPlatform(config, workers=1) as running:
-        yield Platform(running)
-
-
-def root_of(server: FileServer) -> Path:
-    return Path(server.httpd.RequestHandlerClass.root)  # type: ignore[attr-defined]
-
-
-def publish_encrypted(server: FileServer, name: str, data: bytes, key: bytes) -> bytes:
-    """Encrypt ``data`` as a teaclave-file-128 served as ``name``; returns its cmac."""
-    with ProtectedFileWriter(root_of(server) / name, key) as writer:
-        writer.write(data)
-    return writer.close()
+    ) as platform:
+        yield platform
 
 
 def single_user_task(client: FrontendService, payload: bytes) -> str:
@@ -108,12 +87,7 @@ def test_millionaire_with_encrypted_files(wasm_platform: Platform, served: FileS
         a.invoke_task(task_id)
         assert a.get_task_result(task_id, timeout=30) == b"7"
         tag = dict(a.get_task_response(task_id).result.Ok.tags_map)["pf_out"]
-    local = root_of(served) / "check" / f"result-{alice}.enc"
-    local.parent.mkdir(exist_ok=True)
-    with urllib.request.urlopen(served.url(f"result-{alice}.enc")) as response:
-        local.write_bytes(response.read())
-    with ProtectedFileReader(local, key_out, expected_tag=tag) as reader:
-        assert reader.read() == b"pf_in_a"
+    assert fetch_protected(served, f"result-{alice}.enc", key_out, tag) == b"pf_in_a"
 
 
 @pytest.mark.parametrize(

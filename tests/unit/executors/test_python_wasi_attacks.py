@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mesapy_payloads import DEADLOOP
 
 from teaclave.config.runtime import ExecutorConfig
 from teaclave.executors import ExecutionContext, ExecutionError, execution_context
@@ -23,15 +24,6 @@ from teaclave.executors.python_wasi import PythonWasiExecutor
 from teaclave.worker import NoFilesRuntime, RawIoRuntime, Runtime
 
 GOOD = "def entrypoint(argv):\n    return 'still working: ' + argv[1]\n"
-DEADLOOP = "def entrypoint(argv):\n    while True:\n        pass\n"  # Teaclave's deadloop payload
-
-
-@pytest.fixture(scope="module")
-def cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir("teaclave-python-wasi"))
-    return tmp_path_factory.mktemp("python-wasi-cache")
 
 
 def make_executor(cache_dir: Path, **limits: Any) -> PythonWasiExecutor:
@@ -43,9 +35,9 @@ def make_executor(cache_dir: Path, **limits: Any) -> PythonWasiExecutor:
 
 
 @pytest.fixture(scope="module")
-def executor(cache_dir: Path) -> PythonWasiExecutor:
+def executor(python_wasi_cache: Path) -> PythonWasiExecutor:
     executor = make_executor(
-        cache_dir,
+        python_wasi_cache,
         memory_mib=64,
         max_result_bytes=4096,
         max_output_bytes=1 << 20,
@@ -271,9 +263,9 @@ def test_unbounded_recursion_fails(executor: PythonWasiExecutor, run_dir: Path) 
 
 
 @pytest.mark.slow
-def test_fuel_bounds_the_instructions(cache_dir: Path, run_dir: Path) -> None:
+def test_fuel_bounds_the_instructions(python_wasi_cache: Path, run_dir: Path) -> None:
     # Start-up alone burns ~6e8 fuel; 3e9 leaves room for a short payload only.
-    fueled = make_executor(cache_dir, fuel=3_000_000_000)
+    fueled = make_executor(python_wasi_cache, fuel=3_000_000_000)
     started = time.monotonic()
     with pytest.raises(
         ExecutionError, match=r"^the run ran out of fuel \(executor\.fuel = 3000000000\)$"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mesapy_payloads import DATA_FUSION, MESAPY_ECHO
 
 from teaclave.config.runtime import ExecutorConfig
 from teaclave.crypto.protected_fs import ProtectedFileReader, ProtectedFileWriter
@@ -30,35 +31,6 @@ from teaclave.types.function import Executor, ExecutorType
 from teaclave.worker import NoFilesRuntime, RawIoRuntime, Runtime, StagedFile, StagedFunction
 from teaclave.worker.protected_runtime import ProtectedRuntime
 from teaclave.worker.worker import Worker
-
-# Teaclave's examples/python/mesapy_echo_payload.py (verbatim, licence header dropped).
-MESAPY_ECHO = """
-def entrypoint(argv):
-    assert argv[0] == 'message'
-    assert argv[1] is not None
-    return argv[1]
-"""
-
-# Teaclave's tests/functional mesapy_data_fusion.rs payload (verbatim).
-DATA_FUSION = """
-def readlines(fid):
-    lines = None
-    with teaclave_open(fid, "rb") as f:
-        lines = f.readlines()
-    return lines
-
-def entrypoint(argv):
-    outfile = "OutFusionData"
-    infiles = ["InPartyA", "InPartyB"]
-    cnt = 0
-    with teaclave_open(outfile, "wb") as of:
-        for fid in infiles:
-            for line in readlines(fid):
-                of.write(line)
-                cnt += 1
-    summary = "Mixed %d lines of data" % cnt
-    return summary
-"""
 
 # Teaclave's executor unit test script (executor/src/mesapy.rs, test_mesapy), ported to
 # Python 3: a "rb" read returns bytes, so the expected line is b"Hello\n". Everything else,
@@ -123,16 +95,8 @@ def entrypoint(argv):
 
 
 @pytest.fixture(scope="module")
-def cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir("teaclave-python-wasi"))
-    return tmp_path_factory.mktemp("python-wasi-cache")
-
-
-@pytest.fixture(scope="module")
-def executor(cache_dir: Path) -> PythonWasiExecutor:
-    executor = PythonWasiExecutor(ExecutorConfig(cache_dir=str(cache_dir), memory_mib=256))
+def executor(python_wasi_cache: Path) -> PythonWasiExecutor:
+    executor = PythonWasiExecutor(ExecutorConfig(cache_dir=str(python_wasi_cache), memory_mib=256))
     executor.prepare().result(timeout=300)
     return executor
 
@@ -421,8 +385,8 @@ def entrypoint(argv):
         assert reader.read() == b"FIRST LINE\nSECOND LINE\n"
 
 
-def test_worker_invocation_with_save_log_captures_prints(cache_dir: Path) -> None:
-    worker = Worker.default(ExecutorConfig(cache_dir=str(cache_dir)))
+def test_worker_invocation_with_save_log_captures_prints(python_wasi_cache: Path) -> None:
+    worker = Worker.default(ExecutorConfig(cache_dir=str(python_wasi_cache)))
     function = StagedFunction(
         name="mesapy-print",
         arguments={"message": "Hello, Teaclave Tests!", "save_log": "true"},

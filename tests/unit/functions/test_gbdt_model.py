@@ -2,19 +2,16 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from function_helpers import FIXTURES, skip_without
 
 from teaclave.functions.gbdt_model import GbdtModel, ModelError, model_from_json
 
-FIXTURES = Path(__file__).resolve().parents[3] / "../shared/fixtures/teaclave/functions"
 MODEL = FIXTURES / "gbdt_prediction" / "model.txt"
-needs_fixtures = pytest.mark.skipif(
-    not MODEL.exists(), reason="Teaclave fixtures not found at ../shared/fixtures"
-)
+needs_fixtures = skip_without(MODEL)
 UNKNOWN = float(np.finfo(np.float32).min)
 
 

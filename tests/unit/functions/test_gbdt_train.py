@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from function_helpers import FIXTURES, skip_without, write
 
 from teaclave.executors import ExecutionContext, execution_context
 from teaclave.functions import FunctionError, load_builtin_functions
@@ -15,11 +16,8 @@ from teaclave.functions.gbdt_model import DecisionTree, GbdtModel, model_from_js
 from teaclave.functions.gbdt_train import GbdtTrainer, config_from_arguments
 from teaclave.worker.runtime import RawIoRuntime
 
-FIXTURES = Path(__file__).resolve().parents[3] / "../shared/fixtures/teaclave/functions"
 GBDT = FIXTURES / "gbdt_training"
-needs_fixtures = pytest.mark.skipif(
-    not GBDT.exists(), reason="Teaclave fixtures not found at ../shared/fixtures"
-)
+needs_fixtures = skip_without(GBDT)
 F32 = np.float32
 UNKNOWN = F32(np.finfo(np.float32).min)
 
@@ -40,11 +38,6 @@ def train(tmp_path: Path, data: Path, **overrides: Any) -> tuple[str, str]:
     runtime = RawIoRuntime({"training_data": data}, {"trained_model": tmp_path / "model"})
     summary = load_builtin_functions()["builtin-gbdt-train"]({**ARGS, **overrides}, runtime)
     return summary, (tmp_path / "model").read_text()
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
 
 
 @needs_fixtures

@@ -2,32 +2,18 @@ from __future__ import annotations
 
 import json
 import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from function_helpers import FIXTURES, run_predictor, skip_without, write
 
-from teaclave.functions import FunctionError, load_builtin_functions
-from teaclave.worker.runtime import RawIoRuntime
+from teaclave.functions import FunctionError
 
-FIXTURES = Path(__file__).resolve().parents[3] / "../shared/fixtures/teaclave/functions"
 PREDICTION = FIXTURES / "logistic_regression_prediction"
-needs_fixtures = pytest.mark.skipif(
-    not PREDICTION.exists(), reason="Teaclave fixtures not found at ../shared/fixtures"
-)
-
-
-def predict(tmp_path: Path, model: Path, data: Path) -> tuple[str, str]:
-    runtime = RawIoRuntime(
-        {"model_file": model, "data_file": data}, {"result_file": tmp_path / "result"}
-    )
-    summary = load_builtin_functions()["builtin-logistic-regression-predict"]({}, runtime)
-    return summary, (tmp_path / "result").read_text()
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
+needs_fixtures = skip_without(PREDICTION)
+predict = partial(run_predictor, "builtin-logistic-regression-predict")
 
 
 @needs_fixtures

@@ -8,16 +8,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from function_helpers import FIXTURES, skip_without
 
 from teaclave.executors import ExecutionContext, execution_context
 from teaclave.functions import FunctionError, load_builtin_functions
 from teaclave.worker.runtime import RawIoRuntime
 
-FIXTURES = Path(__file__).resolve().parents[3] / "../shared/fixtures/teaclave/functions"
 TRAINING = FIXTURES / "logistic_regression_training"
-needs_fixtures = pytest.mark.skipif(
-    not TRAINING.exists(), reason="Teaclave fixtures not found at ../shared/fixtures"
-)
+needs_fixtures = skip_without(TRAINING)
 ARGS: dict[str, Any] = {"alg_alpha": 0.3, "alg_iters": 100, "feature_size": 30}
 
 

@@ -6,15 +6,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from function_helpers import FIXTURES, skip_without
 
 from teaclave.functions import FunctionError, load_builtin_functions
 from teaclave.worker.runtime import RawIoRuntime
 
-FIXTURES = Path(__file__).resolve().parents[3] / "../shared/fixtures/teaclave/functions"
 PCA = FIXTURES / "princopal_components_analysis"
-needs_fixtures = pytest.mark.skipif(
-    not PCA.exists(), reason="Teaclave fixtures not found at ../shared/fixtures"
-)
+needs_fixtures = skip_without(PCA)
 ARGS: dict[str, Any] = {"n": 2, "center": True, "feature_size": 4}
 # Rust `{:?}` of an f64: shortest digits, exponent form like 1e-5 / 1.5e16 (no "+", no padding)
 RUST_DEBUG_F64 = re.compile(r"-?(\d+\.\d+|\d(\.\d+)?e-?[1-9]\d*|NaN|inf)")

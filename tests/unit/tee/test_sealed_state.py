@@ -12,13 +12,11 @@ import os
 import shutil
 import sqlite3
 import stat
-import threading
-import time
 from pathlib import Path
 
 import pytest
+from service_runner import RunningService as Running
 
-from teaclave.binder import ECallCommand, StartServiceInput, StartServiceOutput, TeeBinder
 from teaclave.config.build import AUTHENTICATION, FRONTEND, MANAGEMENT, STORAGE
 from teaclave.config.runtime import RuntimeConfig, default_dict
 from teaclave.proto import teaclave_authentication_service_pb2 as auth_pb
@@ -55,34 +53,6 @@ CODE_CHANGED = "the code changed, and changed code cannot open the old sealed st
 
 
 # ---------------------------------------------------------------------------- helpers
-class Running:
-    """A service started with START_SERVICE in a thread (in-process: one measurement)."""
-
-    def __init__(self, package: str, config: RuntimeConfig) -> None:
-        self.tee = TeeBinder(package, mode="in-process")
-        self.error: list[BaseException] = []
-        self.thread = threading.Thread(target=self._run, args=(config,), daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.tee.wait_ready(0.02):
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                self.tee.finalize()
-                raise RuntimeError(f"{package} did not start: {self.error}")
-
-    def _run(self, config: RuntimeConfig) -> None:
-        try:
-            self.tee.invoke(
-                ECallCommand.START_SERVICE, StartServiceInput(config), StartServiceOutput
-            )
-        except BaseException as exc:
-            self.error.append(exc)
-
-    def stop(self) -> None:
-        self.tee.finalize()
-        self.thread.join(10)
-        assert not self.thread.is_alive()
-
-
 def storage_config(state_dir: Path) -> RuntimeConfig:
     raw = default_dict(
         host="127.0.0.1", state_dir=str(state_dir), internal_ports={"storage": free_port()}

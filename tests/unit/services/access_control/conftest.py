@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from service_runner import RunningService
 
-from teaclave.binder import ECallCommand, StartServiceInput, StartServiceOutput, TeeBinder
 from teaclave.config.build import ACCESS_CONTROL, FRONTEND
 from teaclave.config.runtime import RuntimeConfig, default_dict
 from teaclave.rpc.clients.access_control import AccessControlClient
@@ -16,37 +14,15 @@ from teaclave.services.embedded import free_port
 from teaclave.services.launcher import service_identity
 
 
-class AccessControlPlatform:
+class AccessControlPlatform(RunningService):
     """The running service, its config and a factory of clients with a given identity."""
 
     def __init__(self, config: RuntimeConfig) -> None:
-        self.config = config
-        self.tee = TeeBinder(ACCESS_CONTROL)
-        self.errors: list[BaseException] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.tee.wait_ready(0.02):
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                self.tee.finalize()
-                raise RuntimeError(f"access control did not start: {self.errors}")
-
-    def _run(self) -> None:
-        try:
-            self.tee.invoke(
-                ECallCommand.START_SERVICE, StartServiceInput(self.config), StartServiceOutput
-            )
-        except BaseException as exc:
-            self.errors.append(exc)
+        super().__init__(ACCESS_CONTROL, config)
 
     def client(self, identity_name: str = FRONTEND) -> AccessControlClient:
         identity, verifier = service_identity(self.config, identity_name)
         return AccessControlClient.connect(self.config, identity, verifier)
-
-    def stop(self) -> None:
-        self.tee.finalize()
-        self.thread.join(10)
-        assert not self.thread.is_alive()
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf import empty_pb2
+from service_runner import RunningService
 
-from teaclave.binder import ECallCommand, StartServiceInput, StartServiceOutput, TeeBinder
 from teaclave.config.build import AUTHENTICATION, FRONTEND
 from teaclave.config.runtime import RuntimeConfig, default_dict
 from teaclave.proto import teaclave_authentication_service_pb2 as pb
@@ -37,35 +35,6 @@ def auth_config(state_dir: Path, **authentication: Any) -> RuntimeConfig:
     )
     raw["authentication"] = {**CHEAP_ARGON2, **authentication}
     return RuntimeConfig.from_dict(raw)
-
-
-class RunningService:
-    """A service started with START_SERVICE in a thread; ``stop`` finalizes the enclave."""
-
-    def __init__(self, package: str, config: RuntimeConfig) -> None:
-        self.config = config
-        self.tee = TeeBinder(package)
-        self.error: list[BaseException] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.tee.wait_ready(0.02):
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                self.tee.finalize()
-                raise RuntimeError(f"{package} did not start: {self.error}")
-
-    def _run(self) -> None:
-        try:
-            self.tee.invoke(
-                ECallCommand.START_SERVICE, StartServiceInput(self.config), StartServiceOutput
-            )
-        except BaseException as exc:
-            self.error.append(exc)
-
-    def stop(self) -> None:
-        self.tee.finalize()
-        self.thread.join(10)
-        assert not self.thread.is_alive()
 
 
 class Api:

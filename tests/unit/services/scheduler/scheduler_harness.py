@@ -6,7 +6,6 @@ queues), a ``SchedulerClient`` with the execution identity plays a fake worker.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from service_runner import RunningService
 
-from teaclave.binder import ECallCommand, StartServiceInput, StartServiceOutput, TeeBinder
 from teaclave.config.build import EXECUTION, MANAGEMENT, SCHEDULER, STORAGE
 from teaclave.config.runtime import RuntimeConfig, default_dict
 from teaclave.rpc.clients.scheduler import SchedulerClient
@@ -39,35 +38,6 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
-
-
-class RunningService:
-    """One service started through its enclave (in-process binder) on a thread."""
-
-    def __init__(self, name: str, config: RuntimeConfig) -> None:
-        self.name = name
-        self.config = config
-        self.tee = TeeBinder(name)
-        self.errors: list[BaseException] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.tee.wait_ready(0.05):
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start: {self.errors}")
-
-    def _run(self) -> None:
-        try:
-            self.tee.invoke(
-                ECallCommand.START_SERVICE, StartServiceInput(self.config), StartServiceOutput
-            )
-        except BaseException as exc:
-            self.errors.append(exc)
-
-    def stop(self) -> None:
-        self.tee.finalize()
-        self.thread.join(10)
-        assert not self.thread.is_alive(), f"{self.name} did not stop"
 
 
 class Platform:
@@ -96,7 +66,7 @@ class Platform:
 
     # ---------------------------------------------------------------- services
     def start(self, name: str) -> RunningService:
-        service = RunningService(name, self.config)
+        service = RunningService(name, self.config, start_secs=30)
         self.services.setdefault(name, []).append(service)
         return service
 
