@@ -151,8 +151,25 @@ class ProtectedFileWriter:
     """
 
     def __init__(self, path: StrPath, key: bytes, name: str | None = None) -> None:
+        self._fd = -1
+        self._setup(key, _stored_name(path, name))
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+
+    @classmethod
+    def _on_fd(cls, fd: int, key: bytes, name: str) -> ProtectedFileWriter:
+        """A writer on ``fd``, an empty file open for reading and writing, which it then owns.
+
+        For a file created safely elsewhere (``mkstemp``): no reopening by name, which a
+        symlink swapped in meanwhile could redirect.
+        """
+        writer = cls.__new__(cls)
+        writer._fd = -1
+        writer._setup(key, os.fsencode(name))
+        writer._fd = fd
+        return writer
+
+    def _setup(self, key: bytes, stored: bytes) -> None:
         _check_key(key)
-        stored = _stored_name(path, name)
         if not stored or len(stored) > MAX_NAME_BYTES or b"\0" in stored:
             raise FormatError(
                 f"protected file name {stored!r}: must be 1..{MAX_NAME_BYTES} bytes without NUL"
@@ -170,7 +187,6 @@ class ProtectedFileWriter:
         self._spill_key = AESGCM(AESGCM.generate_key(128))
         self._tag: bytes | None = None
         self._aborted = False
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
 
     # -- file-object protocol ---------------------------------------------------------------
 
@@ -862,13 +878,15 @@ def encrypt_file(
     _check_key(key)
     stored = name if name is not None else os.path.basename(os.fspath(dst_path))
     fd, temp = _temp_next_to(dst_path)
-    os.close(fd)
     try:
-        with open(src_path, "rb", buffering=0) as src:
-            writer = ProtectedFileWriter(temp, key, name=stored)
-            with writer:
-                _copy_into_writer(src, writer, progress)
-            tag = writer.close()
+        try:
+            writer = ProtectedFileWriter._on_fd(fd, key, stored)
+        except BaseException:
+            os.close(fd)
+            raise
+        with writer, open(src_path, "rb", buffering=0) as src:  # writer aborts on failure
+            _copy_into_writer(src, writer, progress)
+        tag = writer.close()
         os.replace(temp, dst_path)
     except BaseException:
         _unlink_quietly(temp)
@@ -884,7 +902,7 @@ def _copy_into_writer(
     head = src.read(META_DATA_SIZE)
     writer.write(head)
     if len(head) == META_DATA_SIZE and stat.S_ISREG(os.fstat(src_fd).st_mode):
-        groups = (size - META_DATA_SIZE) // _GROUP_BYTES
+        groups = max(0, size - META_DATA_SIZE) // _GROUP_BYTES  # st_size may lag (procfs)
         for start in range(0, groups, _BATCH_GROUPS):
             batch = range(start, min(groups, start + _BATCH_GROUPS))
             writer._write_groups_from(src_fd, batch)

@@ -19,11 +19,12 @@ Both functions take ``entries`` in the layout of an MHT node: per node, key (16)
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from cryptography.exceptions import InvalidTag
@@ -240,31 +241,88 @@ def run_parallel(jobs: Sequence[Callable[[], T]]) -> list[T]:
 
     The caller and up to ``thread_count() - 1`` pool threads take jobs from one shared queue,
     so at most ``thread_count()`` run at once. Every job runs to its end, even after another
-    failed, and then the first exception in job order is raised, so no job is still writing
-    when the caller cleans up. Called from a pool thread (a job that itself runs jobs), it
-    runs them in that thread: waiting for the pool from inside the pool could deadlock.
+    failed, and then the first exception in job order is raised. Whatever happens in the
+    caller (an exception, a ``KeyboardInterrupt``), it returns or raises only once no job is
+    running, so no job still reads or writes when the caller cleans up. Called from a pool
+    thread (a job that itself runs jobs), or when the pool cannot take work (interpreter
+    shutdown), the caller runs every job itself.
     """
     results: list[T | None] = [None] * len(jobs)
     errors: list[BaseException | None] = [None] * len(jobs)
     order = itertools.count()  # next() on a count is atomic under the GIL
+    lanes = _Lanes()
 
-    def lane() -> None:
-        while (i := next(order)) < len(jobs):
+    def run_jobs() -> None:
+        while not lanes.stop and (i := next(order)) < len(jobs):
             try:
                 results[i] = jobs[i]()
-            except BaseException as exc:
+            except Exception as exc:  # an interrupt ends the lane (and the call) instead
                 errors[i] = exc
 
-    lanes = min(_threads, len(jobs))
+    count = min(_threads, len(jobs))
     if threading.current_thread().name.startswith(_POOL_PREFIX):
-        lanes = 1
-    helpers = [_get_pool().submit(lane) for _ in range(lanes - 1)]
-    lane()
-    wait(helpers)
+        count = 1
+    helpers: list[Future[None]] = []
+    try:
+        with contextlib.suppress(RuntimeError):  # shutting down, or no thread to be had
+            for _ in range(count - 1):
+                helpers.append(_get_pool().submit(lanes.helper, run_jobs))
+        run_jobs()
+    except BaseException:
+        lanes.stop = True  # helpers finish the job in hand and take no other
+        lanes.wait_idle(helpers)
+        raise
+    lanes.wait_idle(helpers)
+    if lanes.failures:
+        raise lanes.failures[0]  # a BaseException that ended a helper lane
     for error in errors:
         if error is not None:
             raise error
     return cast(list[T], results)
+
+
+class _Lanes:
+    """The helper lanes of one :func:`run_parallel` call: how many run, and a stop flag.
+
+    A helper counts itself in before it looks for a job, so once :meth:`wait_idle` has seen
+    none running, a helper that starts later finds the jobs taken or ``stop`` set and does
+    nothing.
+    """
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.active = 0
+        self.failures: list[BaseException] = []
+        self.cond = threading.Condition()
+
+    def helper(self, run_jobs: Callable[[], None]) -> None:
+        """A pool thread's lane."""
+        with self.cond:
+            self.active += 1
+        try:
+            run_jobs()
+        except BaseException as exc:
+            self.failures.append(exc)
+        finally:
+            with self.cond:
+                self.active -= 1
+                self.cond.notify_all()
+
+    def wait_idle(self, helpers: list[Future[None]]) -> None:
+        """Return once no helper runs; an interrupt meanwhile is raised after that."""
+        for helper in helpers:
+            helper.cancel()  # one still queued behind other work need not start at all
+        interrupted: BaseException | None = None
+        while True:
+            try:
+                with self.cond:
+                    self.cond.wait_for(lambda: self.active == 0)
+            except BaseException as exc:  # e.g. KeyboardInterrupt: keep waiting
+                interrupted = interrupted or exc
+                continue
+            break
+        if interrupted is not None:
+            raise interrupted
 
 
 def scratch(size: int) -> memoryview:

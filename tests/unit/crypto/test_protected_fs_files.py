@@ -123,3 +123,15 @@ def test_a_source_shorter_than_its_groups_is_refused(tmp_path: Path, threads: in
     assert writer.closed and writer.tag is None  # aborted: the file is never valid
     with pytest.raises(ValueError, match="aborted"):
         writer.close()
+
+
+def test_a_file_whose_size_says_zero_is_still_read_to_its_end(tmp_path: Path) -> None:
+    """procfs files report st_size 0 but have content; all of it is encrypted."""
+    source = Path("/proc/self/smaps")
+    if not source.exists():
+        pytest.skip("no /proc/self/smaps on this system")
+    sealed = tmp_path / "smaps.bin"
+    tag = protected_fs.encrypt_file(source, sealed, KEY)
+    with ProtectedFileReader(sealed, KEY, expected_tag=tag) as reader:
+        text = reader.read()
+    assert len(text) > 3072 and b"Rss:" in text  # more than the head, and really smaps

@@ -15,9 +15,12 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -728,3 +731,65 @@ def test_run_parallel_works_in_a_forked_child(restore_threads: None) -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_an_interrupt_while_waiting_still_waits_for_every_job(restore_threads: None) -> None:
+    """Ctrl-C reaching the caller while it waits: raised only once no job runs any more.
+
+    A job that kept running after ``run_parallel`` returned could write plaintext into a file
+    descriptor number that the caller has closed and something else has reused.
+    """
+    if nodes.BACKEND != "openssl":
+        pytest.skip("the cryptography backend runs every job in the caller (thread count 1)")
+    nodes.set_thread_count(2)
+    main = threading.main_thread()
+    running: list[int] = []
+    finished: list[int] = []
+
+    def job(i: int) -> int:
+        if threading.current_thread() is main:
+            return i  # the caller's lane is done at once and starts waiting
+        running.append(i)
+        signal.pthread_kill(main.ident or 0, signal.SIGINT)
+        time.sleep(0.3)
+        finished.append(i)
+        running.remove(i)
+        return i
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            nodes.run_parallel([lambda i=i: job(i) for i in range(4)])
+        assert running == [] and finished  # the pool's job ran to its end before the raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_jobs_run_in_the_caller_when_the_pool_refuses_work() -> None:
+    """During interpreter shutdown the pool takes no work: a late writer still succeeds."""
+    script = """
+import os, sys, threading, time
+from teaclave.crypto import protected_fs_nodes as nodes
+from teaclave.crypto.protected_fs import ProtectedFileReader, ProtectedFileWriter
+nodes.set_thread_count(2)
+path = sys.argv[1]
+data = bytes(range(256)) * ((3072 + 3 * 96 * 4096) // 256)
+
+def late() -> None:
+    time.sleep(0.3)  # the main thread has returned: shutdown has begun
+    with ProtectedFileWriter(path, bytes(16)) as writer:
+        writer.write(data)
+    with ProtectedFileReader(path, bytes(16)) as reader:
+        print("same" if reader.read() == data else "different", flush=True)
+
+threading.Thread(target=late).start()
+"""
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [sys.executable, "-c", script, os.path.join(tmp, "late.bin")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "same", done.stderr
