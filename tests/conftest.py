@@ -2,8 +2,8 @@
 
 Like every helper directory of this suite (no ``__init__.py``, pytest's prepend import mode),
 this one is put on ``sys.path`` when pytest loads this conftest, so the modules beside it
-(``mesapy_payloads``, ``service_runner``) import by their bare, suite-unique names from any
-test directory.
+(``mesapy_payloads``, ``service_runner``, ``scheduler_harness``) import by their bare,
+suite-unique names from any test directory.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Fixtures of the execution tests (shared with the scheduler tests via execution_harness)."""
+"""Fixtures of the execution tests (the scheduler tests' harness, tests/scheduler_harness.py)."""
 
-from execution_harness import make_platform, platform
+from scheduler_harness import make_platform, platform
 
 __all__ = ["make_platform", "platform"]

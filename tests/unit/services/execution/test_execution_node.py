@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from execution_harness import Platform, wait_for
+from scheduler_harness import Platform, wait_for
 
 from teaclave.config.build import EXECUTION, SCHEDULER, STORAGE
 from teaclave.rpc.clients.scheduler import ExecutorStatus

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from execution_harness import Platform
+from scheduler_harness import Platform
 
 from teaclave.config.build import EXECUTION, SCHEDULER, STORAGE
 from teaclave.functions import BUILTIN_FUNCTIONS, register

@@ -1,4 +1,4 @@
-"""Fixtures of the scheduler tests (the harness lives in scheduler_harness.py)."""
+"""Fixtures of the scheduler tests (the harness lives in tests/scheduler_harness.py)."""
 
 from scheduler_harness import make_platform, platform
 
