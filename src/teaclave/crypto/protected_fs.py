@@ -20,7 +20,7 @@ import os
 import stat
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -390,13 +390,14 @@ class ProtectedFileWriter:
         offset = META_DATA_SIZE + group * _GROUP_BYTES
         if os.preadv(src_fd, [nodes], offset) != _GROUP_BYTES:
             raise ValueError("src: the file ended early (it changed while being encrypted)")
-        mht = bytearray(NODE_SIZE)
-        encrypt_nodes(os.urandom(_KEY_SIZE * DATA_NODES_PER_MHT), nodes, nodes, mht)
-        self._write_complete_group(group, nodes, mht)
+        self._seal_group(group, nodes, nodes)
 
     def _write_group(self, group: int, plain: memoryview) -> None:
         """Encrypt and write a whole group of 96 nodes (thread-safe)."""
-        ciphertext = scratch(DATA_NODES_PER_MHT * NODE_SIZE)
+        self._seal_group(group, plain, scratch(_GROUP_BYTES))
+
+    def _seal_group(self, group: int, plain: memoryview, ciphertext: memoryview) -> None:
+        """Encrypt a group under fresh keys into ``ciphertext`` (may be ``plain``); write it."""
         mht = bytearray(NODE_SIZE)
         encrypt_nodes(os.urandom(_KEY_SIZE * DATA_NODES_PER_MHT), plain, ciphertext, mht)
         self._write_complete_group(group, ciphertext, mht)
@@ -894,17 +895,22 @@ def encrypt_file(
     return tag
 
 
+def _batches(groups: int) -> Iterator[range]:
+    """Groups ``0..groups - 1`` in batches of ``_BATCH_GROUPS`` (the progress steps)."""
+    for start in range(0, groups, _BATCH_GROUPS):
+        yield range(start, min(groups, start + _BATCH_GROUPS))
+
+
 def _copy_into_writer(
     src: io.FileIO, writer: ProtectedFileWriter, progress: Progress | None
 ) -> None:
     src_fd = src.fileno()
-    size = os.fstat(src_fd).st_size
+    info = os.fstat(src_fd)
     head = src.read(META_DATA_SIZE)
     writer.write(head)
-    if len(head) == META_DATA_SIZE and stat.S_ISREG(os.fstat(src_fd).st_mode):
-        groups = max(0, size - META_DATA_SIZE) // _GROUP_BYTES  # st_size may lag (procfs)
-        for start in range(0, groups, _BATCH_GROUPS):
-            batch = range(start, min(groups, start + _BATCH_GROUPS))
+    if len(head) == META_DATA_SIZE and stat.S_ISREG(info.st_mode):
+        groups = max(0, info.st_size - META_DATA_SIZE) // _GROUP_BYTES  # st_size may lag (procfs)
+        for batch in _batches(groups):
             writer._write_groups_from(src_fd, batch)
             if progress is not None:
                 progress(writer.tell())
@@ -934,14 +940,13 @@ def decrypt_file(
     fd, temp = _temp_next_to(dst_path)
     try:
         with (
-            os.fdopen(fd, "wb", buffering=0) as out,
+            os.fdopen(fd, "wb", buffering=0),  # closes fd; the writes are positional
             ProtectedFileReader(src_path, key, expected_tag, name) as reader,
         ):
             head = reader.read(META_DATA_SIZE)
             _pwrite_all(fd, head, 0)
             groups = (reader.size - len(head)) // _GROUP_BYTES
-            for start in range(0, groups, _BATCH_GROUPS):
-                batch = range(start, min(groups, start + _BATCH_GROUPS))
+            for batch in _batches(groups):
                 reader._decrypt_groups_to(fd, batch)
                 if progress is not None:
                     progress(META_DATA_SIZE + batch.stop * _GROUP_BYTES)
@@ -953,7 +958,6 @@ def decrypt_file(
                 done += n
                 if progress is not None:
                     progress(done)
-            out.truncate(reader.size)
             tag = reader.tag
         os.replace(temp, dst_path)
     except BaseException:
