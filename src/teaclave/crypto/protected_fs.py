@@ -138,12 +138,13 @@ class ProtectedFileWriter:
     Memory: the writer holds one 4 KiB partial node and two staging areas of 384 KiB, each for
     a group of 96 data nodes and the one MHT node describing them (a write that completes one
     group and starts the next fills both at once); threads encrypting whole groups use one
-    384 KiB scratch buffer each. When a group is complete its
-    MHT node is sealed under a per-writer temporary key into its own slot in the output file
-    (it cannot be finalized yet: an MHT node's tag depends on all its descendants) and is
-    dropped from memory. :meth:`close` walks the MHT nodes from the last to the root, reading
-    each back, and keeps only 32 bytes per MHT node (the finished children's key and tag), i.e.
-    about 85 KiB per GiB of plaintext. Until :meth:`close` succeeds node 0 is a hole of zeros, so
+    384 KiB scratch buffer each. When a group is complete its MHT node is encrypted as if it
+    were a leaf (no child MHT nodes yet) under a fresh key and written next to the group's data
+    nodes; the writer keeps only that node's key and tag, 32 bytes per MHT node, i.e. about
+    85 KiB per GiB of plaintext. Most MHT nodes stay leaves: only the first 1/32 of them get
+    children, and :meth:`close` reads just those back (checking them against the kept key and
+    tag), adds their finished children's keys and tags and encrypts them again, children
+    first. Until :meth:`close` succeeds node 0 is a hole of zeros, so
     an unfinished file is never accepted by a reader.
 
     Leaving a ``with`` block with an exception, or dropping an unclosed writer, aborts: the file
@@ -184,7 +185,8 @@ class ProtectedFileWriter:
         # Two staging areas: a write that completes the current group can start the next one
         # in the other area at the same time. Each is 96 ciphertext nodes and their MHT node.
         self._stages = [_Stage(), _Stage()]
-        self._spill_key = AESGCM(AESGCM.generate_key(128))
+        # Key ‖ tag of every MHT node written so far (as a leaf, or final after close).
+        self._mht_entries = bytearray()
         self._tag: bytes | None = None
         self._aborted = False
 
@@ -344,6 +346,7 @@ class ProtectedFileWriter:
                 swap = True
             offset += count * NODE_SIZE
             self._data_count += count
+        self._reserve_mht_entries()
         try:
             run_parallel(jobs)
         except BaseException:
@@ -364,7 +367,7 @@ class ProtectedFileWriter:
             memoryview(stage.mht)[first * _ENTRY : (first + count) * _ENTRY],
         )
         if complete:
-            self._write_complete_group(group, stage.nodes, stage.mht)
+            self._commit_group(group, stage.nodes, stage.mht)
 
     def _write_groups_from(self, src_fd: int, groups: range) -> None:
         """Append whole groups read from a regular file, in parallel (file-to-file path).
@@ -376,12 +379,13 @@ class ProtectedFileWriter:
             raise ValueError("write to a closed protected file writer")
         if self._data_count != groups.start * DATA_NODES_PER_MHT or self._node_fill:
             raise ValueError("protected file writer is not at the start of a group")
+        self._data_count += len(groups) * DATA_NODES_PER_MHT
+        self._reserve_mht_entries()
         try:
             run_parallel([partial(self._write_group_from, src_fd, group) for group in groups])
         except BaseException:
             self.abort()
             raise
-        self._data_count += len(groups) * DATA_NODES_PER_MHT
         self._size += len(groups) * _GROUP_BYTES
 
     def _write_group_from(self, src_fd: int, group: int) -> None:
@@ -400,82 +404,79 @@ class ProtectedFileWriter:
         """Encrypt a group under fresh keys into ``ciphertext`` (may be ``plain``); write it."""
         mht = bytearray(NODE_SIZE)
         encrypt_nodes(os.urandom(_KEY_SIZE * DATA_NODES_PER_MHT), plain, ciphertext, mht)
-        self._write_complete_group(group, ciphertext, mht)
+        self._commit_group(group, ciphertext, mht)
 
-    def _write_complete_group(self, group: int, ciphertext: memoryview, mht: bytearray) -> None:
-        """Write a complete group: its MHT node's sealed data entries, then its 96 data nodes.
+    def _reserve_mht_entries(self) -> None:
+        """Make room for the key ‖ tag of every MHT node up to the current data node.
 
-        The MHT node cannot be finalized yet (its tag depends on all its descendants), so its
-        data entries are sealed under the writer's temporary key into its own slot, which
-        comes right before the group's data nodes: one write. The blocks of all 97 nodes are
-        allocated first in one extent (``posix_fallocate``): on ext4 that makes the page-cache
-        writes about 25 % cheaper, and a full disk fails before anything is written.
+        Done before jobs run: they then only assign their own 32 bytes in place.
         """
-        sealed = self._spill_key.encrypt(
-            group.to_bytes(12, "little"), bytes(mht[:_MHT_DATA_PART]), None
-        )
+        groups = -(-self._data_count // DATA_NODES_PER_MHT)
+        missing = groups * _ENTRY - len(self._mht_entries)
+        if missing > 0:
+            self._mht_entries.extend(bytes(missing))
+
+    def _commit_group(self, group: int, ciphertext: memoryview, mht: bytearray) -> None:
+        """Write a group: its MHT node, encrypted as a leaf, then its data nodes ``ciphertext``.
+
+        The MHT node holds the data nodes' keys and tags; it is encrypted in place under a
+        fresh key (kept with its tag for :meth:`close`, which redoes the few nodes that get
+        children) and comes right before the data nodes: one write. The blocks of all the
+        nodes are allocated first in one extent (``posix_fallocate``): on ext4 that makes the
+        page-cache writes about 25 % cheaper, and a full disk fails before anything is written.
+        ``mht`` is zeroed afterwards for the next group.
+        """
+        entry = bytearray(_ENTRY)
+        encrypt_nodes(os.urandom(_KEY_SIZE), mht, mht, entry)
+        self._mht_entries[group * _ENTRY : (group + 1) * _ENTRY] = entry
         start = mht_physical(group) * NODE_SIZE
-        os.posix_fallocate(self._fd, start, (DATA_NODES_PER_MHT + 1) * NODE_SIZE)
-        spill = memoryview(sealed + bytes(NODE_SIZE - len(sealed)))
-        _pwritev_all(self._fd, [spill, ciphertext], start)
+        os.posix_fallocate(self._fd, start, NODE_SIZE + len(ciphertext))
+        _pwritev_all(self._fd, [memoryview(mht), ciphertext], start)
         mht[:] = bytes(NODE_SIZE)
 
-    def _unspill_mht(self, level_index: int) -> bytearray:
-        """The data entries sealed by :meth:`_write_complete_group`, in a fresh MHT node."""
-        offset = mht_physical(level_index) * NODE_SIZE
-        sealed = _pread_exact(self._fd, _MHT_DATA_PART + _TAG, offset, "MHT spill")
-        try:
-            part = self._spill_key.decrypt(level_index.to_bytes(12, "little"), sealed, None)
-        except InvalidTag:
-            raise IntegrityError(
-                f"MHT node {level_index} (physical {mht_physical(level_index)}) was modified"
-                " while the file was being written"
-            ) from None
-        node = bytearray(NODE_SIZE)
-        node[:_MHT_DATA_PART] = part
-        return node
-
     def _finalize_mhts(self, last: int) -> tuple[bytes, bytes]:
-        """Encrypt MHT nodes ``last``..0 under fresh keys, children first; return the root's.
+        """Give the MHT nodes with children their children's entries; return the root's.
 
-        Node L's children are ``32 L + 1 .. 32 L + 32``, so the nodes fall into waves of
-        consecutive indexes: the highest ones have no children, the next wave only children in
-        the first, and so on up to the root. Each wave runs in parallel threads. Only the
-        finished key ‖ tag of every MHT node (32 bytes) is kept in memory.
+        Every MHT node ``0..last`` was written as a leaf. Node L's children are
+        ``32 L + 1 .. 32 L + 32``, so the nodes that have any are ``0 .. (last - 1) // 32``,
+        and they fall into waves of consecutive indexes: the highest ones have only leaf
+        children, the next wave only children in the first, and so on up to the root. Each
+        wave runs in parallel threads.
         """
-        finished = bytearray(_ENTRY * (last + 1))  # key ‖ tag of MHT node L at L * 32
-        high = last
-        while True:
+        high = (last - 1) // CHILD_MHTS_PER_MHT if last else -1
+        while high >= 0:
             low = (high - 1) // CHILD_MHTS_PER_MHT + 1 if high else 0
             step = max(16, -(-(high - low + 1) // (4 * thread_count())))
-            waves = range(low, high + 1, step)
             run_parallel(
                 [
-                    partial(self._finalize_mht_range, i, min(i + step, high + 1), last, finished)
-                    for i in waves
+                    partial(self._finalize_mht_range, i, min(i + step, high + 1), last)
+                    for i in range(low, high + 1, step)
                 ]
             )
-            if low == 0:
-                return bytes(finished[:_KEY_SIZE]), bytes(finished[_KEY_SIZE:_ENTRY])
             high = low - 1
+        return bytes(self._mht_entries[:_KEY_SIZE]), bytes(self._mht_entries[_KEY_SIZE:_ENTRY])
 
-    def _finalize_mht_range(self, start: int, stop: int, last: int, finished: bytearray) -> None:
-        """Finalize MHT nodes ``start..stop - 1``, whose children are all in ``finished``."""
-        sealed = bytearray(NODE_SIZE)
+    def _finalize_mht_range(self, start: int, stop: int, last: int) -> None:
+        """Redo MHT nodes ``start..stop - 1`` with the entries of their finished children."""
+        node = bytearray(NODE_SIZE)
+        entry = bytearray(_ENTRY)
         for level_index in range(start, stop):
-            if level_index == last and self._data_count % DATA_NODES_PER_MHT:
-                node = self._stages[0].mht  # the last group is incomplete: never spilled
-            else:
-                node = self._unspill_mht(level_index)
+            offset = mht_physical(level_index) * NODE_SIZE
+            sealed = _pread_exact(self._fd, NODE_SIZE, offset, f"MHT node {level_index}")
+            kept = bytes(self._mht_entries[level_index * _ENTRY : (level_index + 1) * _ENTRY])
+            if decrypt_nodes(kept, sealed, node) >= 0:
+                raise IntegrityError(
+                    f"MHT node {level_index} (physical {mht_physical(level_index)}) was modified"
+                    " while the file was being written"
+                )
             first_child = level_index * CHILD_MHTS_PER_MHT + 1
-            if first_child <= last:
-                end = min(first_child + CHILD_MHTS_PER_MHT, last + 1)
-                node[_MHT_DATA_PART : _MHT_DATA_PART + (end - first_child) * _ENTRY] = finished[
-                    first_child * _ENTRY : end * _ENTRY
-                ]
-            entry = memoryview(finished)[level_index * _ENTRY : (level_index + 1) * _ENTRY]
-            encrypt_nodes(os.urandom(_KEY_SIZE), node, sealed, entry)
-            _pwrite_all(self._fd, sealed, mht_physical(level_index) * NODE_SIZE)
+            end = min(first_child + CHILD_MHTS_PER_MHT, last + 1)
+            node[_MHT_DATA_PART : _MHT_DATA_PART + (end - first_child) * _ENTRY] = (
+                self._mht_entries[first_child * _ENTRY : end * _ENTRY]
+            )
+            encrypt_nodes(os.urandom(_KEY_SIZE), node, node, entry)
+            self._mht_entries[level_index * _ENTRY : (level_index + 1) * _ENTRY] = entry
+            _pwrite_all(self._fd, node, offset)
 
     def _finish(self) -> bytes:
         """Encrypt the tail, finalize the MHT nodes bottom-up, write node 0; return the tag."""
@@ -485,8 +486,9 @@ class ProtectedFileWriter:
             self._node_fill = 0
         staged = self._data_count % DATA_NODES_PER_MHT
         if staged:
-            start = data_node_physical(self._data_count - staged) * NODE_SIZE
-            _pwrite_all(self._fd, self._stages[0].nodes[: staged * NODE_SIZE], start)
+            stage = self._stages[0]
+            group = self._data_count // DATA_NODES_PER_MHT
+            self._commit_group(group, stage.nodes[: staged * NODE_SIZE], stage.mht)
         data_nodes = self._data_count
         root_key = root_tag = bytes(16)
         if data_nodes:

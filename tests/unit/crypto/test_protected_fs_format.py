@@ -11,6 +11,7 @@ from crypto_helpers import ZERO_KEY, parse, pseudo_random
 
 from teaclave.crypto import (
     FormatError,
+    IntegrityError,
     ProtectedFileReader,
     ProtectedFileWriter,
     protected_fs,
@@ -190,6 +191,23 @@ def test_aborted_writer_leaves_an_invalid_file(tmp_path: Path) -> None:
     del other
     with pytest.raises(FormatError):
         ProtectedFileReader(tmp_path / "g", KEY)
+
+
+def test_mht_node_changed_while_writing_fails_close(tmp_path: Path) -> None:
+    """The MHT nodes that get children are read back at close and must be as written."""
+    path = tmp_path / "f"
+    writer = ProtectedFileWriter(path, KEY)
+    writer.write(pseudo_random(3072 + 4096 * 96 * 2, 5))  # groups 0 and 1: node 0 is a parent
+    with path.open("r+b") as f:
+        f.seek(mht_physical(0) * 4096 + 100)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(IntegrityError, match="MHT node 0 .* modified while the file was being"):
+        writer.close()
+    assert writer.closed and writer.tag is None
+    with pytest.raises(FormatError):
+        ProtectedFileReader(path, KEY)
 
 
 def test_key_size_is_checked(tmp_path: Path) -> None:
