@@ -203,7 +203,7 @@ def test_mht_node_changed_while_writing_fails_close(tmp_path: Path) -> None:
         byte = f.read(1)
         f.seek(-1, os.SEEK_CUR)
         f.write(bytes([byte[0] ^ 1]))
-    with pytest.raises(IntegrityError, match="MHT node 0 .* modified while the file was being"):
+    with pytest.raises(IntegrityError, match=r"MHT node 0 .* modified while the file was being"):
         writer.close()
     assert writer.closed and writer.tag is None
     with pytest.raises(FormatError):
