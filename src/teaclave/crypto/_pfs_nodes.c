@@ -19,10 +19,15 @@
  *       writable, >= n * 4096, receives the ciphertext; entries: writable, >= n * 32, receives
  *       each node's key || tag.
  *
+ * Built with TEACLAVE_STATIC_OPENSSL (setup.py, when scripts/build_openssl.py built one), the
+ * module carries its own libcrypto with hidden symbols; it then loads no OpenSSL config file,
+ * so OPENSSL_CONF, meant for the system library, cannot change it.
+ *
  * The Python fallback with identical behaviour is teaclave.crypto.protected_fs_nodes.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <string.h>
 
@@ -184,4 +189,24 @@ static struct PyModuleDef module = {
     .m_methods = methods,
 };
 
-PyMODINIT_FUNC PyInit__pfs_nodes(void) { return PyModule_Create(&module); }
+#ifdef TEACLAVE_STATIC_OPENSSL
+#define STATIC_OPENSSL 1
+#else
+#define STATIC_OPENSSL 0
+#endif
+
+PyMODINIT_FUNC PyInit__pfs_nodes(void)
+{
+#ifdef TEACLAVE_STATIC_OPENSSL
+    if (!OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL)) {
+        PyErr_SetString(PyExc_ImportError, "the bundled OpenSSL failed to initialise");
+        return NULL;
+    }
+#endif
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "STATIC_OPENSSL", STATIC_OPENSSL) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

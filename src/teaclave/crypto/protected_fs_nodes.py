@@ -10,7 +10,9 @@ key setup plus 4 KiB of AES-GCM. Two interchangeable backends do that work:
 * ``cryptography``: one ``AESGCM`` object per node. It is correct everywhere but holds the GIL
   and pays about 2 µs of key setup per node, which caps it near 0.4 times ``openssl speed``.
 
-:data:`BACKEND` names the one in use. ``TEACLAVE_PFS_BACKEND=cryptography`` forces the fallback
+:data:`BACKEND` names the one in use and :data:`BACKEND_LIBRARY` the library behind it (the
+module links a static OpenSSL 3.5 with VAES / AVX-512 GCM when ``scripts/build_openssl.py``
+could build one, else the system's). ``TEACLAVE_PFS_BACKEND=cryptography`` forces the fallback
 (the tests run both and compare them byte for byte); ``TEACLAVE_PFS_THREADS=N`` sets the thread
 count (default: the CPUs this process may use, at most 4; always 1 for the fallback).
 
@@ -25,7 +27,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKEND",
+    "BACKEND_LIBRARY",
     "MAX_THREADS",
     "decrypt_nodes",
     "encrypt_nodes",
@@ -146,6 +149,20 @@ def _load_backend() -> tuple[str, _Backend]:
 
 
 BACKEND, _backend = _load_backend()
+
+
+def _describe_backend() -> str:
+    if BACKEND == "cryptography":
+        import cryptography
+
+        return f"cryptography {cryptography.__version__}"
+    native = cast(Any, _backend)
+    where = "bundled, static" if native.STATIC_OPENSSL else "system"
+    return f"{native.openssl_version()} ({where})"
+
+
+#: What does the node work, e.g. ``"OpenSSL 3.5.7 9 Jun 2026 (bundled, static)"``.
+BACKEND_LIBRARY = _describe_backend()
 
 
 def decrypt_nodes(entries: ReadableBuffer, src: ReadableBuffer, dst: WriteableBuffer) -> int:

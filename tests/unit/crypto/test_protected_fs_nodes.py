@@ -143,6 +143,59 @@ def test_wrapper_uses_the_expected_backend() -> None:
     assert decrypt_with(cast(nodes._Backend, nodes), entries, ciphertext) == (-1, plain)
 
 
+def test_backend_library_says_which_openssl() -> None:
+    if nodes.BACKEND == "cryptography":
+        assert nodes.BACKEND_LIBRARY.startswith("cryptography ")
+        return
+    assert NATIVE is not None
+    assert nodes.BACKEND_LIBRARY.startswith(NATIVE.openssl_version())
+    where = "(bundled, static)" if NATIVE.STATIC_OPENSSL else "(system)"
+    assert nodes.BACKEND_LIBRARY.endswith(where)
+
+
+needs_bundled = pytest.mark.skipif(
+    NATIVE is None or not NATIVE.STATIC_OPENSSL,
+    reason="the module links the system OpenSSL (scripts/build_openssl.py built none)",
+)
+
+
+@needs_bundled
+def test_bundled_openssl_keeps_its_symbols_to_itself() -> None:
+    """Only the module's init function is exported: no OpenSSL symbol can clash or interpose."""
+    import ctypes
+
+    assert NATIVE is not None
+    library = ctypes.CDLL(NATIVE.__file__)
+    assert hasattr(library, "PyInit__pfs_nodes")
+    for symbol in ("EVP_EncryptInit_ex", "OpenSSL_version", "OPENSSL_init_crypto", "AES_encrypt"):
+        assert not hasattr(library, symbol), symbol
+
+
+@needs_bundled
+def test_bundled_openssl_reads_no_config_file(tmp_path: Path) -> None:
+    """OPENSSL_CONF is for the system library; a broken one cannot stop or change the module."""
+    conf = tmp_path / "openssl.cnf"
+    conf.write_text(
+        "openssl_conf = init\n[init]\nproviders = prov\n[prov]\nmissing = missing_sect\n"
+        "[missing_sect]\nmodule = /nonexistent/provider.so\nactivate = 1\n"
+    )
+    code = (
+        "from teaclave.crypto import _pfs_nodes as m\n"
+        "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
+        "key, plain = bytes(range(16)), bytes(range(256)) * 16\n"
+        "out, entry = bytearray(4096), bytearray(32)\n"
+        "m.encrypt_nodes(key, plain, out, entry)\n"
+        "assert bytes(out) + entry[16:] == AESGCM(key).encrypt(bytes(12), plain, None)\n"
+        "print(m.openssl_version())\n"
+    )
+    env = {**os.environ, "OPENSSL_CONF": str(conf)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OpenSSL 3.")
+
+
 # -- both backends agree with AES-GCM and with each other ------------------------------------------
 
 COUNTS = [0, 1, 2, 96, 97]

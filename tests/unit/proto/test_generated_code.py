@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -12,6 +11,7 @@ import pytest
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
+from repo_scripts import load_script
 
 from teaclave.proto import (
     teaclave_access_control_service_pb2,
@@ -89,14 +89,8 @@ MANAGEMENT_RPCS = [
 
 
 def load_gen_proto() -> ModuleType:
-    """Import scripts/gen_proto.py by path (scripts/ is not a package)."""
-    path = REPO_ROOT / "scripts" / "gen_proto.py"
-    spec = importlib.util.spec_from_file_location("teaclave_scripts_gen_proto", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """Import scripts/gen_proto.py."""
+    return load_script("gen_proto")
 
 
 def service(module: ModuleType, name: str) -> ServiceDescriptor:
