@@ -253,17 +253,21 @@ def _forget_pool_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-def run_parallel(jobs: Sequence[Callable[[], T]]) -> list[T]:
+def run_parallel(jobs: Sequence[Callable[[], T]], max_lanes: int | None = None) -> list[T]:
     """Run ``jobs`` (independent, thread-safe) and return their results in order.
 
     The caller and up to ``thread_count() - 1`` pool threads take jobs from one shared queue,
-    so at most ``thread_count()`` run at once. Every job runs to its end, even after another
-    failed, and then the first exception in job order is raised. Whatever happens in the
-    caller (an exception, a ``KeyboardInterrupt``), it returns or raises only once no job is
-    running, so no job still reads or writes when the caller cleans up. Called from a pool
-    thread (a job that itself runs jobs), or when the pool cannot take work (interpreter
-    shutdown), the caller runs every job itself.
+    so at most ``thread_count()`` run at once; at most ``max_lanes`` when given (a caller that
+    keeps another thread busy meanwhile leaves it its CPU). Every job runs to its end, even
+    after another failed, and then the first exception in job order is raised. Whatever
+    happens in the caller (an exception, a ``KeyboardInterrupt``), it returns or raises only
+    once no job is running, so no job still reads or writes when the caller cleans up. Called
+    from a pool thread (a job that itself runs jobs), with one lane, or when the pool cannot
+    take work (interpreter shutdown), the caller runs every job itself.
     """
+    count = min(_threads, len(jobs), _threads if max_lanes is None else max(1, max_lanes))
+    if count <= 1 or threading.current_thread().name.startswith(_POOL_PREFIX):
+        return _run_inline(jobs)
     results: list[T | None] = [None] * len(jobs)
     errors: list[BaseException | None] = [None] * len(jobs)
     order = itertools.count()  # next() on a count is atomic under the GIL
@@ -276,9 +280,6 @@ def run_parallel(jobs: Sequence[Callable[[], T]]) -> list[T]:
             except Exception as exc:  # an interrupt ends the lane (and the call) instead
                 errors[i] = exc
 
-    count = min(_threads, len(jobs))
-    if threading.current_thread().name.startswith(_POOL_PREFIX):
-        count = 1
     helpers: list[Future[None]] = []
     try:
         with contextlib.suppress(RuntimeError):  # shutting down, or no thread to be had
@@ -296,6 +297,20 @@ def run_parallel(jobs: Sequence[Callable[[], T]]) -> list[T]:
         if error is not None:
             raise error
     return cast(list[T], results)
+
+
+def _run_inline(jobs: Sequence[Callable[[], T]]) -> list[T]:
+    """:func:`run_parallel` in the caller alone: every job, then the first error."""
+    results: list[T] = []
+    error: Exception | None = None
+    for job in jobs:
+        try:
+            results.append(job())
+        except Exception as exc:  # an interrupt ends the call instead
+            error = error or exc
+    if error is not None:
+        raise error
+    return results
 
 
 class _Lanes:

@@ -198,6 +198,7 @@ def test_mht_node_changed_while_writing_fails_close(tmp_path: Path) -> None:
     path = tmp_path / "f"
     writer = ProtectedFileWriter(path, KEY)
     writer.write(pseudo_random(3072 + 4096 * 96 * 2, 5))  # groups 0 and 1: node 0 is a parent
+    writer.flush()  # both groups are in the file
     with path.open("r+b") as f:
         f.seek(mht_physical(0) * 4096 + 100)
         byte = f.read(1)
@@ -263,17 +264,17 @@ def test_short_writes_are_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_writer_and_reader_memory_stays_bounded(tmp_path: Path, threads: int) -> None:
     """Streaming 100 MHT groups (~39 MB) needs bounded memory besides the caller's buffers.
 
-    The writer's fixed cost is 384 KiB per group buffer: its two staging areas plus one
-    scratch buffer per thread encrypting whole groups (``set_thread_count`` drops earlier
-    ones, so all are counted here). Keeping the 100 MHT nodes in memory instead of spilling
-    them would add another ~410 KB and fail this. The reader decrypts in place into the
-    caller's buffer.
+    The writer's fixed cost is its group buffers of 97 nodes: the group being filled and the
+    next, one per thread encrypting whole groups and, with several threads, the queue of the
+    background writes (``protected_fs._write_buffers``). Keeping the 100 MHT nodes in memory
+    would add another ~410 KB and fail this. The reader decrypts in place into the caller's
+    buffer.
     """
     import tracemalloc
 
     previous = protected_fs_nodes.thread_count()
     protected_fs_nodes.set_thread_count(threads)
-    buffers = (2 + protected_fs_nodes.thread_count()) * 96 * 4096
+    buffers = protected_fs._write_buffers(protected_fs_nodes.thread_count()) * 97 * 4096
     groups = 100
     chunk = memoryview(pseudo_random(1 << 20, 4))
     total = 3072 + 4096 * 96 * groups + 123
