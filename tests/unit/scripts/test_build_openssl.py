@@ -23,6 +23,13 @@ def build_openssl() -> ModuleType:
 
 
 @pytest.fixture
+def offline(build_openssl: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The script, pointed at a loopback port where nothing listens."""
+    monkeypatch.setattr(build_openssl, "URL", f"http://127.0.0.1:{closed_port()}/x.tar.gz")
+    return build_openssl
+
+
+@pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A directory served over HTTP on loopback, and its URL."""
     root = tmp_path / "served"
@@ -80,43 +87,34 @@ def test_tarball_with_the_wrong_checksum_installs_nothing(
 
 
 def test_unreachable_download_warns_and_goes_on(
-    build_openssl: ModuleType,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    offline: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(build_openssl, "URL", f"http://127.0.0.1:{closed_port()}/x.tar.gz")
     dest = tmp_path / "openssl"
-    assert build_openssl.main([str(dest)]) == 0
+    assert offline.main([str(dest)]) == 0
     err = capsys.readouterr().err
     assert "download of" in err and "system OpenSSL" in err
     assert not dest.exists()
 
 
 def test_a_finished_build_of_this_version_is_kept(
-    build_openssl: ModuleType,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    offline: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(build_openssl, "URL", f"http://127.0.0.1:{closed_port()}/x.tar.gz")
     dest = tmp_path / "openssl"
-    fake_build(dest, build_openssl.VERSION)
-    assert build_openssl.main([str(dest), "--require"]) == 0
+    fake_build(dest, offline.VERSION)
+    assert offline.main([str(dest), "--require"]) == 0
     assert capsys.readouterr().err == ""
     assert (dest / "lib" / "libcrypto.a").is_file()
 
 
 @pytest.mark.parametrize("missing", ["VERSION", "lib/libcrypto.a", "include/openssl/evp.h"])
 def test_another_version_or_a_partial_build_is_removed_when_rebuilding_fails(
-    build_openssl: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+    offline: ModuleType, tmp_path: Path, missing: str
 ) -> None:
-    monkeypatch.setattr(build_openssl, "URL", f"http://127.0.0.1:{closed_port()}/x.tar.gz")
     stale = tmp_path / "stale"
     fake_build(stale, "3.0.0")
     partial = tmp_path / "partial"
-    fake_build(partial, build_openssl.VERSION)
+    fake_build(partial, offline.VERSION)
     (partial / missing).unlink()
     for dest in (stale, partial):
-        assert build_openssl.main([str(dest)]) == 0
+        assert offline.main([str(dest)]) == 0
         assert not dest.exists()  # setup.py then links the system OpenSSL, never a stale one
