@@ -18,6 +18,10 @@ the install then links the system OpenSSL, as without this script. ``--require``
 instead. Bump ``VERSION`` and ``SHA256`` together (Debian's pool keeps the tarball of the
 release its suites ship).
 
+The destination holds a ``BUILD-INFO`` stamp (version, SHA-256, configure options); setup.py
+links only a build whose stamp matches this script. A destination without the stamp that is
+not empty is never touched (it is not ours).
+
 Usage::
 
     python scripts/build_openssl.py [DEST] [--require]
@@ -39,6 +43,7 @@ from pathlib import Path
 VERSION = "3.5.7"
 SHA256 = "a8c0d28a529ca480f9f36cf5792e2cd21984552a3c8e4aa11a24aa31aeac98e8"
 URL = f"http://deb.debian.org/debian/pool/main/o/openssl/openssl_{VERSION}.orig.tar.gz"
+MAX_DOWNLOAD = 128 << 20  # the tarball is 53 MB
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Everything libcrypto can leave out: AES-GCM needs none of it. The static library is linked
@@ -73,15 +78,27 @@ class BuildError(Exception):
     """A step failed; the message says which."""
 
 
+def stamp() -> str:
+    """What ``BUILD-INFO`` says of a build by this script as it is now."""
+    return f"OpenSSL {VERSION}\nsha256 {SHA256}\nconfigure {' '.join(CONFIGURE_OPTIONS)}\n"
+
+
 def built(dest: Path) -> bool:
-    """True if ``dest`` already holds this version's library and headers."""
-    stamp = dest / "VERSION"
+    """True if ``dest`` holds a complete build whose stamp matches this script."""
+    info = dest / "BUILD-INFO"
     return (
-        stamp.is_file()
-        and stamp.read_text().strip() == VERSION
+        info.is_file()
+        and info.read_text() == stamp()
         and (dest / "lib" / "libcrypto.a").is_file()
         and (dest / "include" / "openssl" / "evp.h").is_file()
     )
+
+
+def ours(dest: Path) -> bool:
+    """True if ``dest`` is missing, empty or stamped by this script (so it may be replaced)."""
+    if not dest.exists():
+        return True
+    return dest.is_dir() and ((dest / "BUILD-INFO").is_file() or not any(dest.iterdir()))
 
 
 def download(target: Path) -> None:
@@ -89,7 +106,11 @@ def download(target: Path) -> None:
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(URL, timeout=60) as response, target.open("wb") as out:
+            size = 0
             while chunk := response.read(1 << 20):
+                size += len(chunk)
+                if size > MAX_DOWNLOAD:
+                    raise BuildError(f"{URL}: more than {MAX_DOWNLOAD} bytes")
                 digest.update(chunk)
                 out.write(chunk)
     except OSError as exc:
@@ -111,6 +132,8 @@ def build(dest: Path) -> None:
     for tool in ("cc", "make", "perl"):
         if shutil.which(tool) is None:
             raise BuildError(f"{tool} is not installed")
+    if not hasattr(tarfile, "data_filter"):
+        raise BuildError("this Python's tarfile has no safe extraction filter (3.11.4+ has)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".openssl-build-") as tmp:
         work = Path(tmp)
@@ -129,7 +152,9 @@ def build(dest: Path) -> None:
         (staged / "lib").mkdir(parents=True)
         shutil.copy2(source / "libcrypto.a", staged / "lib" / "libcrypto.a")
         shutil.copytree(source / "include" / "openssl", staged / "include" / "openssl")
-        (staged / "VERSION").write_text(VERSION + "\n")
+        (staged / "BUILD-INFO").write_text(stamp())
+        if not ours(dest):
+            raise BuildError(f"{dest} exists and was not built by this script")
         shutil.rmtree(dest, ignore_errors=True)
         staged.rename(dest)
 
@@ -143,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     dest = Path(args.dest).resolve()
     if built(dest):
         return 0
+    if not ours(dest):
+        print(
+            f"error: {dest} exists and was not built by this script; not touching it",
+            file=sys.stderr,
+        )
+        return 1 if args.require else 0
     # Another version, or half there: never leave it for setup.py to link.
     shutil.rmtree(dest, ignore_errors=True)
     print(f"building OpenSSL {VERSION} (libcrypto only) into {dest} ...", file=sys.stderr)

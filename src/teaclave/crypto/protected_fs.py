@@ -311,22 +311,19 @@ class ProtectedFileWriter:
         except BaseException:
             self.abort()
             raise
-        os.close(self._fd)
-        self._fd = -1
+        self._fd = -1  # _finish closed it
         return self._tag
 
     def abort(self) -> None:
         """Close without finalizing: the file stays invalid (its node 0 is never written).
 
-        Group writes still queued are dropped; it returns once none is in progress.
+        Group writes still queued are dropped; one in progress closes the descriptor when it
+        returns (:meth:`.write_behind.WriteBehind.close`), so this never waits.
         """
         if self._fd >= 0 and self._tag is None:
             self._aborted = True
-            try:
-                self._writes.stop()
-            finally:
-                os.close(self._fd)
-                self._fd = -1
+            self._fd = -1
+            self._writes.close()
 
     def __enter__(self) -> ProtectedFileWriter:
         return self
@@ -396,7 +393,8 @@ class ProtectedFileWriter:
             memoryview(stage.mht)[first * _ENTRY : (first + count) * _ENTRY],
         )
         if complete:
-            self._commit_group(group, stage.buffer, DATA_NODES_PER_MHT, stage.mht)
+            self._seal_mht(group, stage.mht, stage.buffer)
+            self._submit_group(group, stage.buffer, DATA_NODES_PER_MHT)
 
     def _write_groups_from(self, src_fd: int, groups: range) -> None:
         """Append whole groups read from a regular file, in parallel (file-to-file path).
@@ -427,10 +425,11 @@ class ProtectedFileWriter:
             nodes = buffer[NODE_SIZE:]
             if os.preadv(src_fd, [nodes], META_DATA_SIZE + group * _GROUP_BYTES) != _GROUP_BYTES:
                 raise ValueError("src: the file ended early (it changed while being encrypted)")
-            self._seal_group(group, nodes, buffer, now=True)
+            self._seal_group(group, nodes, buffer)
         except BaseException:
             self._writes.give_back(buffer)
             raise
+        self._submit_group(group, buffer, DATA_NODES_PER_MHT, now=True)
 
     def _write_group(self, group: int, plain: memoryview) -> None:
         """Encrypt and write a whole group of 96 nodes (thread-safe)."""
@@ -440,18 +439,17 @@ class ProtectedFileWriter:
         except BaseException:
             self._writes.give_back(buffer)
             raise
+        self._submit_group(group, buffer, DATA_NODES_PER_MHT)
 
-    def _seal_group(
-        self, group: int, plain: memoryview, buffer: memoryview, now: bool = False
-    ) -> None:
-        """Encrypt a whole group into ``buffer`` and hand it to the file's writes.
+    def _seal_group(self, group: int, plain: memoryview, buffer: memoryview) -> None:
+        """Encrypt a whole group into ``buffer``: its data nodes, then its MHT node.
 
         The data nodes go after the MHT node, under fresh keys; ``plain`` may be that part of
         ``buffer`` (in place).
         """
         mht = bytearray(NODE_SIZE)
         encrypt_nodes(os.urandom(_KEY_SIZE * DATA_NODES_PER_MHT), plain, buffer[NODE_SIZE:], mht)
-        self._commit_group(group, buffer, DATA_NODES_PER_MHT, mht, now)
+        self._seal_mht(group, mht, buffer)
 
     def _reserve_mht_entries(self) -> None:
         """Make room for the key ‖ tag of every MHT node up to the current data node.
@@ -463,21 +461,22 @@ class ProtectedFileWriter:
         if missing > 0:
             self._mht_entries.extend(bytes(missing))
 
-    def _commit_group(
-        self, group: int, buffer: memoryview, count: int, mht: bytearray, now: bool = False
-    ) -> None:
-        """Hand a group in ``buffer`` to the file's writes, its MHT node encrypted as a leaf.
+    def _seal_mht(self, group: int, mht: bytearray, buffer: memoryview) -> None:
+        """Encrypt a group's MHT node ``mht`` as a leaf into the first node of ``buffer``.
 
-        The MHT node goes into the first node of ``buffer``; ``count`` encrypted data nodes
-        follow it.
         The MHT node holds the data nodes' keys and tags; it is encrypted under a fresh key,
-        kept with its tag for :meth:`close`, which redoes the few nodes that get children. The
-        group is one write, at the MHT node's offset: by this thread with ``now``, else
-        possibly in the background.
+        kept with its tag for :meth:`close`, which redoes the few nodes that get children.
         """
         entry = bytearray(_ENTRY)
         encrypt_nodes(os.urandom(_KEY_SIZE), mht, buffer[:NODE_SIZE], entry)
         self._mht_entries[group * _ENTRY : (group + 1) * _ENTRY] = entry
+
+    def _submit_group(self, group: int, buffer: memoryview, count: int, now: bool = False) -> None:
+        """Hand a sealed group (its MHT node and ``count`` data nodes) to the file's writes.
+
+        One write at the MHT node's offset: by this thread with ``now``, else possibly in the
+        background. From here on the buffer belongs to the writes.
+        """
         offset = mht_physical(group) * NODE_SIZE
         self._writes.submit(buffer, (count + 1) * NODE_SIZE, offset, now)
 
@@ -534,7 +533,8 @@ class ProtectedFileWriter:
         if self._stage is not None:
             staged = self._data_count % DATA_NODES_PER_MHT
             group = self._data_count // DATA_NODES_PER_MHT
-            self._commit_group(group, self._stage.buffer, staged, self._stage.mht)
+            self._seal_mht(group, self._stage.mht, self._stage.buffer)
+            self._submit_group(group, self._stage.buffer, staged)
             self._stage = None
         self._writes.drain()  # the MHT nodes are read back below
         data_nodes = self._data_count
@@ -552,7 +552,7 @@ class ProtectedFileWriter:
             :ENCRYPTED_META_SIZE
         ]
         _pwrite_all(self._fd, node0, 0)
-        self._writes.stop()
+        self._writes.close()
         return gmac
 
 

@@ -59,12 +59,12 @@ def closed_port() -> int:
     return port
 
 
-def fake_build(dest: Path, version: str) -> None:
+def fake_build(dest: Path, info: str) -> None:
     (dest / "lib").mkdir(parents=True)
     (dest / "lib" / "libcrypto.a").write_bytes(b"!<arch>\n")
     (dest / "include" / "openssl").mkdir(parents=True)
     (dest / "include" / "openssl" / "evp.h").write_text("/* */\n")
-    (dest / "VERSION").write_text(version + "\n")
+    (dest / "BUILD-INFO").write_text(info)
 
 
 def test_tarball_with_the_wrong_checksum_installs_nothing(
@@ -100,21 +100,57 @@ def test_a_finished_build_of_this_version_is_kept(
     offline: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dest = tmp_path / "openssl"
-    fake_build(dest, offline.VERSION)
+    fake_build(dest, offline.stamp())
+    assert offline.built(dest)
     assert offline.main([str(dest), "--require"]) == 0
     assert capsys.readouterr().err == ""
     assert (dest / "lib" / "libcrypto.a").is_file()
 
 
-@pytest.mark.parametrize("missing", ["VERSION", "lib/libcrypto.a", "include/openssl/evp.h"])
-def test_another_version_or_a_partial_build_is_removed_when_rebuilding_fails(
+@pytest.mark.parametrize("missing", ["BUILD-INFO", "lib/libcrypto.a", "include/openssl/evp.h"])
+def test_another_build_or_a_partial_one_is_removed_when_rebuilding_fails(
     offline: ModuleType, tmp_path: Path, missing: str
 ) -> None:
-    stale = tmp_path / "stale"
-    fake_build(stale, "3.0.0")
+    other_version = tmp_path / "other-version"
+    fake_build(other_version, offline.stamp().replace(offline.VERSION, "3.0.0"))
+    other_options = tmp_path / "other-options"
+    fake_build(other_options, offline.stamp().replace("no-legacy ", ""))
     partial = tmp_path / "partial"
-    fake_build(partial, offline.VERSION)
+    fake_build(partial, offline.stamp())
     (partial / missing).unlink()
-    for dest in (stale, partial):
+    if missing == "BUILD-INFO":
+        (partial / "BUILD-INFO").write_text("")  # a stamp of nothing
+    for dest in (other_version, other_options, partial):
+        assert not offline.built(dest)
         assert offline.main([str(dest)]) == 0
         assert not dest.exists()  # setup.py then links the system OpenSSL, never a stale one
+
+
+def test_a_directory_it_did_not_build_is_never_touched(
+    offline: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``DEST=/usr/local`` must not be wiped because it holds no build of this script."""
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "bin" / "tool").write_text("keep me")
+    assert offline.main([str(prefix)]) == 0
+    assert "not built by this script" in capsys.readouterr().err
+    assert offline.main([str(prefix), "--require"]) == 1
+    assert (prefix / "bin" / "tool").read_text() == "keep me"
+
+
+def test_an_oversized_download_is_cut_off(
+    build_openssl: ModuleType,
+    served: tuple[Path, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, url = served
+    (root / "huge.tar.gz").write_bytes(bytes(3 << 20))
+    monkeypatch.setattr(build_openssl, "URL", f"{url}/huge.tar.gz")
+    monkeypatch.setattr(build_openssl, "MAX_DOWNLOAD", 1 << 20)
+    dest = tmp_path / "openssl"
+    assert build_openssl.main([str(dest)]) == 0
+    assert "more than 1048576 bytes" in capsys.readouterr().err
+    assert not dest.exists()
