@@ -9,7 +9,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -52,6 +52,21 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         server.server_close()
 
 
+@pytest.fixture
+def serving(
+    build_openssl: ModuleType, served: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[[bytes], ModuleType]:
+    """Serve ``content`` as the tarball; the script, pointed at it."""
+
+    def serve(content: bytes) -> ModuleType:
+        root, url = served
+        (root / "openssl.tar.gz").write_bytes(content)
+        monkeypatch.setattr(build_openssl, "URL", f"{url}/openssl.tar.gz")
+        return build_openssl
+
+    return serve
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,15 +83,9 @@ def fake_build(dest: Path, info: str) -> None:
 
 
 def test_tarball_with_the_wrong_checksum_installs_nothing(
-    build_openssl: ModuleType,
-    served: tuple[Path, str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serving: Callable[[bytes], ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root, url = served
-    (root / "openssl.tar.gz").write_bytes(b"not the OpenSSL release")
-    monkeypatch.setattr(build_openssl, "URL", f"{url}/openssl.tar.gz")
+    build_openssl = serving(b"not the OpenSSL release")
     dest = tmp_path / "build" / "openssl"
     assert build_openssl.main([str(dest)]) == 0  # a warning: the install links the system's
     assert "SHA-256" in capsys.readouterr().err
@@ -140,15 +149,12 @@ def test_a_directory_it_did_not_build_is_never_touched(
 
 
 def test_an_oversized_download_is_cut_off(
-    build_openssl: ModuleType,
-    served: tuple[Path, str],
+    serving: Callable[[bytes], ModuleType],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    root, url = served
-    (root / "huge.tar.gz").write_bytes(bytes(3 << 20))
-    monkeypatch.setattr(build_openssl, "URL", f"{url}/huge.tar.gz")
+    build_openssl = serving(bytes(3 << 20))
     monkeypatch.setattr(build_openssl, "MAX_DOWNLOAD", 1 << 20)
     dest = tmp_path / "openssl"
     assert build_openssl.main([str(dest)]) == 0
