@@ -307,12 +307,15 @@ class ProtectedFileWriter:
         if self._aborted:
             raise ValueError("protected file writer was aborted; the file is invalid")
         try:
-            self._tag = self._finish()
+            tag = self._finish()
         except BaseException:
-            self.abort()
+            self.abort()  # does nothing once the tag is set: the file is complete
             raise
-        self._fd = -1  # _finish closed it
-        return self._tag
+        finally:
+            if self._tag is not None:
+                self._fd = -1
+                self._writes.close()
+        return tag
 
     def abort(self) -> None:
         """Close without finalizing: the file stays invalid (its node 0 is never written).
@@ -525,7 +528,10 @@ class ProtectedFileWriter:
             _pwrite_all(self._fd, node, offset)
 
     def _finish(self) -> bytes:
-        """Encrypt the tail, finalize the MHT nodes bottom-up, write node 0; return the tag."""
+        """Encrypt the tail, finalize the MHT nodes bottom-up, write node 0; return the tag.
+
+        The tag is set as soon as node 0 is written: from then on the file is complete.
+        """
         if self._node_fill:
             self._node[self._node_fill :] = bytes(NODE_SIZE - self._node_fill)
             self._encrypt_nodes(memoryview(self._node))
@@ -552,7 +558,7 @@ class ProtectedFileWriter:
             :ENCRYPTED_META_SIZE
         ]
         _pwrite_all(self._fd, node0, 0)
-        self._writes.close()
+        self._tag = gmac
         return gmac
 
 
