@@ -1,4 +1,5 @@
-"""Helpers of the crypto tests: fixture location, deterministic data, and a mini-reader.
+"""Helpers of the crypto tests: fixture location, deterministic data, a child Python, and a
+mini-reader.
 
 The mini-reader is an independent, deliberately naive teaclave-file-128 parser used to check
 what we write. It follows spec/security.md §2.3 directly (struct + cryptography only, nothing
@@ -7,8 +8,11 @@ from teaclave.crypto), so a shared misreading of the spec would have to be made 
 
 from __future__ import annotations
 
+import os
 import random
 import struct
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +23,20 @@ from cryptography.hazmat.primitives.cmac import CMAC
 
 FIXTURES = (Path(__file__).resolve().parents[3] / "../shared/fixtures/teaclave").resolve()
 ZERO_KEY = bytes(16)
+
+
+def run_python(
+    code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a new interpreter with ``args`` (and ``env`` over this environment)."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=None if env is None else {**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
 
 
 def fixtures_dir() -> Path:

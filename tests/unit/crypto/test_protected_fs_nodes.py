@@ -16,8 +16,6 @@ import importlib
 import os
 import re
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,7 +25,7 @@ from types import ModuleType
 from typing import cast
 
 import pytest
-from crypto_helpers import parse, pseudo_random
+from crypto_helpers import parse, pseudo_random, run_python
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from teaclave.crypto import IntegrityError, ProtectedFileReader, ProtectedFileWriter
@@ -188,10 +186,7 @@ def test_bundled_openssl_reads_no_config_file(tmp_path: Path) -> None:
         "assert bytes(out) + entry[16:] == AESGCM(key).encrypt(bytes(12), plain, None)\n"
         "print(m.openssl_version())\n"
     )
-    env = {**os.environ, "OPENSSL_CONF": str(conf)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
+    done = run_python(code, env={"OPENSSL_CONF": str(conf)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OpenSSL 3.")
 
@@ -752,16 +747,8 @@ def test_fallback_process_reads_and_writes_files_of_this_one(
 ) -> None:
     source = written["4 threads"][0]
     target = tmp_path / "reversed.bin"
-    env = {**os.environ, "TEACLAVE_PFS_BACKEND": "cryptography"}
-    env.pop("TEACLAVE_PFS_THREADS", None)
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(source), str(target), KEY.hex()],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"TEACLAVE_PFS_BACKEND": "cryptography", "TEACLAVE_PFS_THREADS": ""}
+    done = run_python(CHILD, str(source), str(target), KEY.hex(), env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["cryptography", str(SIZE)]
     with ProtectedFileReader(target, KEY, name="from-child") as reader:
@@ -838,11 +825,6 @@ def late() -> None:
 threading.Thread(target=late).start()
 """
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run(
-            [sys.executable, "-c", script, os.path.join(tmp, "late.bin")],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_python(script, os.path.join(tmp, "late.bin"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "same", done.stderr

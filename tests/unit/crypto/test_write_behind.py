@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from crypto_helpers import run_python
 
 from teaclave.crypto import write_behind
 from teaclave.crypto.write_behind import WriteBehind
@@ -194,16 +193,6 @@ def test_limit_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="limit"):
         WriteBehind(fd, SIZE, limit=0, background=True)
     os.close(fd)
-
-
-def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
 
 
 SLOW_WRITES = r"""
