@@ -74,6 +74,7 @@ from teaclave.tee import (
     issue_attested_identity,
     verify_peer_certificate,
 )
+from teaclave.tee._files import write_atomic
 
 __all__ = [
     "IDENTITIES_DIR",
@@ -159,12 +160,6 @@ def issue_unique_identity(
     return issue_attested_identity(service_name, platform, validity_secs=validity_secs, now=now)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 class RenewingIdentity:
     """A service's current RA-TLS identity, renewed before it expires.
 
@@ -221,7 +216,7 @@ class RenewingIdentity:
     def _issue(self) -> AttestedIdentity:
         ident = issue_unique_identity(self._name, self.platform, self.validity_secs)
         path = self.registry / f"{self._name}-{fingerprint(ident.cert_der)}.pem"
-        _write_atomic(path, ident.cert_pem)  # registered before anyone is shown it
+        write_atomic(path, ident.cert_pem)  # registered before anyone is shown it
         return ident
 
     def renew(self) -> AttestedIdentity:

@@ -62,7 +62,7 @@ from teaclave.tee import (
     load_audited_enclave_info,
     sign_enclave_info,
 )
-from teaclave.tee._files import ensure_dir, write_private
+from teaclave.tee._files import ensure_dir, write_atomic, write_private
 from teaclave.tee.dcap import CollateralSource
 
 log = logging.getLogger(__name__)
@@ -110,12 +110,6 @@ def dev_audit_material(state_dir: str | os.PathLike[str], quorum: int = 1) -> Au
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def provision_dev_audit(
     state_dir: str | os.PathLike[str], platform: TeePlatform, quorum: int = 1
 ) -> AuditMaterial:
@@ -143,8 +137,8 @@ def provision_dev_audit(
     if current != info:
         for i, sig_path in enumerate(material.signatures):
             private_pem = (auditors / f"dev-auditor-{i}.key").read_bytes()
-            _write_atomic(sig_path, sign_enclave_info(info, private_pem))
-        _write_atomic(material.enclave_info, info)
+            write_atomic(sig_path, sign_enclave_info(info, private_pem))
+        write_atomic(material.enclave_info, info)
         log.info(
             "%s: (re)generated the development enclave_info and signed it with the "
             "development auditor keys in %s",
