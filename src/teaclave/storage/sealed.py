@@ -24,7 +24,6 @@ queues, so an in-place migration could not be complete; see ``docs/attestation.m
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from teaclave.storage.base import KeyValueStore
+from teaclave.tee._files import create_private_once
 from teaclave.tee.errors import SealedDataCorrupted, SealingError
 from teaclave.tee.sealing import Sealer
 
@@ -75,17 +75,8 @@ def _load_or_create_data_key(sealer: Sealer, key_path: Path, inner: KeyValueStor
                 "docs/attestation.md#migrating-sealed-state"
             )
         key_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = key_path.parent / f".{key_path.name}-{os.getpid()}-{os.urandom(4).hex()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(sealer.seal(os.urandom(32), _DATA_KEY_AAD))
-                fh.flush()
-                os.fsync(fh.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, key_path)  # never clobber: the loser of a race uses the winner's
-        finally:
-            tmp.unlink(missing_ok=True)
+        # Never clobbers: the loser of a race uses the winner's key.
+        create_private_once(key_path, sealer.seal(os.urandom(32), _DATA_KEY_AAD))
     try:
         blob = key_path.read_bytes()
     except OSError as exc:

@@ -1,7 +1,8 @@
-"""Private helpers for the ``<state>/tee`` directory: atomic creation and private files."""
+"""Private helpers for the state directory's secrets and ``tee`` files: atomic creation."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -19,6 +20,35 @@ def write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+
+
+def write_private_temp(path: Path, data: bytes) -> Path:
+    """A private (0600), fsynced temporary sibling of ``path`` holding ``data``."""
+    tmp = path.parent / f".{path.name}-{os.getpid()}-{os.urandom(4).hex()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def create_private_once(path: Path, data: bytes) -> None:
+    """Create ``path`` (0600, fsynced) holding ``data`` unless it exists.
+
+    Never clobbers: the temporary file is hard-linked to ``path``, so the loser of a race
+    between processes keeps the winner's file.
+    """
+    tmp = write_private_temp(path, data)
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -9,7 +9,6 @@ identity (``teaclave.tee.sealing``), and tokens survive restarts (of the same co
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import jwt
 
+from teaclave.tee._files import create_private_once, write_private_temp
 from teaclave.tee.sealing import SEAL_MAGIC, Sealer
 
 log = logging.getLogger(__name__)
@@ -46,24 +46,9 @@ class Claims:
     exp: int
 
 
-def _write_new(directory: Path, data: bytes) -> Path:
-    """A private (0600), fsynced temporary file in ``directory`` holding ``data``."""
-    tmp = directory / f".{SECRET_FILE}-{os.getpid()}-{os.urandom(4).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
 def _seal_legacy_secret(path: Path, secret: bytes, sealer: Sealer) -> None:
     """Replace a plaintext (pre-sealing) secret file with the sealed secret, atomically."""
-    tmp = _write_new(path.parent, sealer.seal(secret, SECRET_AAD))
+    tmp = write_private_temp(path, sealer.seal(secret, SECRET_AAD))
     try:
         os.replace(tmp, path)
     finally:
@@ -103,12 +88,7 @@ def load_or_create_secret(state_dir: str | os.PathLike[str], sealer: Sealer | No
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
         secret = os.urandom(SECRET_LEN)
-        tmp = _write_new(directory, secret if sealer is None else sealer.seal(secret, SECRET_AAD))
-        try:
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        create_private_once(path, secret if sealer is None else sealer.seal(secret, SECRET_AAD))
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         log.warning("%s is readable by other users (mode %o); it should be 0600", path, mode)
